@@ -1,0 +1,243 @@
+from datetime import timedelta
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bookings.api import serializers as s
+from bookings.availability import free_slots, platform_zone
+from bookings.models import BookingStatus, VendorService
+from bookings.selectors import (
+    booking_detail_queryset,
+    booking_list_queryset,
+    services_active,
+    vendor_detail_queryset,
+    vendor_search,
+    vendors_bookable,
+)
+from bookings.services import transitions
+from bookings.services.catalog import vendor_service_set
+from bookings.services.creation import booking_create
+from bookings.services.promos import promo_discount, promo_get
+from core.api.views import IsVendor
+from core.errors import InvalidInput
+from core.money import money
+
+
+class ServiceViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [permissions.AllowAny]
+    serializer_class = s.ServiceSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return services_active()
+
+
+class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Public vendor discovery: approved and available vendors only."""
+
+    permission_classes = [permissions.AllowAny]
+    filter_backends = []
+
+    def get_serializer_class(self):
+        return s.VendorDetailSerializer if self.action == "retrieve" else s.VendorListSerializer
+
+    def get_queryset(self):
+        if self.action == "list":
+            params = s.VendorSearchParams(data=self.request.query_params)
+            params.is_valid(raise_exception=True)
+            return vendor_search(**params.validated_data)
+        return vendor_detail_queryset().filter(pk__in=vendors_bookable().values("pk"))
+
+    @extend_schema(parameters=[s.VendorSearchParams])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[s.AvailabilityParams], responses=s.AvailabilitySerializer)
+    @action(detail=True, methods=["get"])
+    def availability(self, request, pk=None):
+        vendor = self.get_object()
+        params = s.AvailabilityParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        service_ids = params.validated_data["service"]
+        offered = dict(
+            VendorService.objects.filter(vendor=vendor, service_id__in=service_ids, is_active=True).values_list(
+                "service_id", "service__duration_minutes"
+            )
+        )
+        missing = [sid for sid in service_ids if sid not in offered]
+        if missing:
+            raise InvalidInput(
+                fields={"service": [_("This vendor does not offer service %(id)s.") % {"id": missing[0]}]}
+            )
+        duration = timedelta(minutes=sum(offered.values()))
+        day = params.validated_data["date"]
+        slots = free_slots(vendor, day, duration)
+        return Response(
+            s.AvailabilitySerializer(
+                {
+                    "date": day,
+                    "timezone": str(platform_zone()),
+                    "duration_minutes": int(duration.total_seconds() // 60),
+                    "slots": [{"start": slot.start, "end": slot.end} for slot in slots],
+                }
+            ).data
+        )
+
+
+class VendorServicesView(generics.ListCreateAPIView):
+    """The signed-in vendor's services and prices; POST sets one (create or update)."""
+
+    permission_classes = [IsVendor]
+    pagination_class = None
+    serializer_class = s.VendorServiceSerializer
+
+    def get_queryset(self):
+        return self.request.user.vendor_profile.services.select_related("service").order_by("service__name")
+
+    @extend_schema(request=s.VendorServiceWriteSerializer, responses={201: s.VendorServiceSerializer})
+    def post(self, request):
+        serializer = s.VendorServiceWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        offer = vendor_service_set(vendor=request.user.vendor_profile, actor=request.user, **serializer.validated_data)
+        return Response(s.VendorServiceSerializer(offer).data, status=status.HTTP_201_CREATED)
+
+
+class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Bookings, filtered to what the caller may see. Every action answers with the booking."""
+
+    filterset_fields = []
+
+    def get_queryset(self):
+        if self.action == "retrieve":
+            return booking_detail_queryset(self.request.user)
+        queryset = booking_list_queryset(self.request.user)
+        if self.action == "list":
+            queryset = self._filter_list(queryset)
+        return queryset
+
+    def _filter_list(self, queryset):
+        params = BookingListParams(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        if data.get("status"):
+            queryset = queryset.filter(status__in=data["status"])
+        if data.get("date_from"):
+            queryset = queryset.filter(scheduled_at__date__gte=data["date_from"])
+        if data.get("date_to"):
+            queryset = queryset.filter(scheduled_at__date__lte=data["date_to"])
+        return queryset.order_by("-scheduled_at", "pk")
+
+    def get_serializer_class(self):
+        return s.BookingDetailSerializer if self.action == "retrieve" else s.BookingSerializer
+
+    def get_throttles(self):
+        if self.action == "create":
+            self.throttle_scope = "booking_create"
+        return super().get_throttles()
+
+    def _respond(self, booking, code=status.HTTP_200_OK):
+        booking = booking_detail_queryset(self.request.user).get(pk=booking.pk)
+        return Response(s.BookingDetailSerializer(booking, context=self.get_serializer_context()).data, status=code)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, many=True),
+            OpenApiParameter("date_from", str),
+            OpenApiParameter("date_to", str),
+        ]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.BookingCreateSerializer, responses={201: s.BookingDetailSerializer})
+    def create(self, request):
+        serializer = s.BookingCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        booking = booking_create(customer=request.user, **data)
+        return self._respond(booking, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def accept_booking(self, request, pk=None):
+        return self._respond(transitions.booking_accept(booking=self.get_object(), user=request.user))
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def reject_booking(self, request, pk=None):
+        booking = self.get_object()
+        serializer = s.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._respond(
+            transitions.booking_reject(booking=booking, user=request.user, reason=serializer.validated_data["reason"])
+        )
+
+    @extend_schema(request=None, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def start_booking(self, request, pk=None):
+        return self._respond(transitions.booking_start(booking=self.get_object(), user=request.user))
+
+    @extend_schema(request=None, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def complete_booking(self, request, pk=None):
+        return self._respond(transitions.booking_complete(booking=self.get_object(), user=request.user))
+
+    @extend_schema(request=s.CancelSerializer, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        booking = self.get_object()
+        serializer = s.CancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._respond(
+            transitions.booking_cancel(
+                booking=booking,
+                user=request.user,
+                reason=serializer.validated_data["reason"],
+                refund_amount=serializer.validated_data.get("refund_amount"),
+            )
+        )
+
+    @extend_schema(request=s.RescheduleSerializer, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request, pk=None):
+        booking = self.get_object()
+        serializer = s.RescheduleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._respond(
+            transitions.booking_reschedule(
+                booking=booking, user=request.user, scheduled_at=serializer.validated_data["scheduled_at"]
+            )
+        )
+
+
+class BookingListParams(s.serializers.Serializer):
+    status = s.serializers.MultipleChoiceField(choices=BookingStatus.choices, required=False)
+    date_from = s.serializers.DateField(required=False)
+    date_to = s.serializers.DateField(required=False)
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            statuses = [part for value in data.getlist("status") for part in value.split(",") if part]
+            data = {key: data.get(key) for key in data}
+            if statuses:
+                data["status"] = statuses
+        return super().to_internal_value(data)
+
+
+class PromoValidateView(APIView):
+    @extend_schema(request=s.PromoValidateSerializer, responses=s.PromoValidateResponseSerializer)
+    def post(self, request):
+        serializer = s.PromoValidateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        amount = money(serializer.validated_data["amount"])
+        promo = promo_get(serializer.validated_data["code"])
+        discount = promo_discount(promo=promo, amount=amount, user=request.user)
+        return Response(
+            s.PromoValidateResponseSerializer(
+                {"code": promo.code, "valid": True, "discount": discount, "amount_after_discount": amount - discount}
+            ).data
+        )

@@ -1,0 +1,29 @@
+"""A vendor's services and prices."""
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from bookings.models import Service, VendorService
+from core.audit import audit_record
+from core.errors import InvalidInput
+
+
+@transaction.atomic
+def vendor_service_set(*, vendor, service_id: int, price, is_active: bool = True, actor) -> VendorService:
+    """Offer (or stop offering) a catalog service at the vendor's own price. Existing bookings
+    keep the price they were made with."""
+    service = Service.objects.filter(pk=service_id, is_active=True).first()
+    if service is None:
+        raise InvalidInput(fields={"service_id": [_("Unknown service.")]})
+    offer, created = VendorService.objects.select_for_update().get_or_create(
+        vendor=vendor, service=service, defaults={"price": price, "is_active": is_active}
+    )
+    old = {} if created else {"price": offer.price, "is_active": offer.is_active}
+    if not created and (offer.price, offer.is_active) != (price, is_active):
+        offer.price, offer.is_active = price, is_active
+        offer.save(update_fields=["price", "is_active"])
+    if created or old != {"price": price, "is_active": is_active}:
+        audit_record(
+            actor=actor, action="vendor.service_set", obj=offer, old=old, new={"price": price, "is_active": is_active}
+        )
+    return offer

@@ -1,0 +1,383 @@
+"""One service function per booking transition (ARCHITECTURE §5).
+
+Each checks the actor and the current status, runs in a transaction with the booking row locked,
+writes the timeline event and the audit entry. Repeating the transition the booking is already in,
+by the same actor, returns the booking unchanged (a retry is not an error); any other illegal
+transition raises ``BookingConflict`` (409) and changes nothing.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from bookings.availability import vendor_can_take
+from bookings.locks import lock_booking, lock_vendors
+from bookings.models import Booking, BookingOffer, BookingStatus, CancelledBy, OfferOutcome
+from bookings.services.common import (
+    BookingConflict,
+    SlotTaken,
+    platform_settings,
+    record_event,
+    require_actor,
+    transition,
+    update_fields,
+)
+from bookings.services.creation import _is_overlap_violation, validate_start
+from bookings.services.offers import booking_reoffer, offer_to_next_vendor
+from bookings.services.promos import promo_release
+from core.errors import InvalidInput
+from core.money import ZERO, money
+
+
+def _vendor_of(user):
+    return getattr(user, "vendor_profile", None)
+
+
+def _open_offer(booking, vendor):
+    return booking.offers.filter(vendor=vendor, outcome=OfferOutcome.PENDING).first()
+
+
+@transaction.atomic
+def booking_accept(*, booking: Booking, user, now=None) -> Booking:
+    """The offered vendor takes the booking: pending → confirmed."""
+    now = now or timezone.now()
+    booking = lock_booking(booking.pk)
+    require_actor(user, booking, "vendor")
+    vendor = _vendor_of(user)
+    if booking.status == BookingStatus.CONFIRMED and booking.vendor_id == vendor.pk:
+        return booking
+    offer = _open_offer(booking, vendor)
+    if booking.status != BookingStatus.PENDING or offer is None:
+        raise BookingConflict(_("This booking is not offered to you."), booking=booking)
+    if offer.expires_at <= now:
+        raise BookingConflict(_("This offer has expired."), booking=booking)
+    offer.outcome = OfferOutcome.ACCEPTED
+    offer.responded_at = now
+    offer.save(update_fields=["outcome", "responded_at"])
+    return transition(
+        booking=booking,
+        to_status=BookingStatus.CONFIRMED,
+        actor=user,
+        event="accepted",
+        now=now,
+        fields={"needs_manual_assignment": False},
+    )
+
+
+@transaction.atomic
+def booking_reject(*, booking: Booking, user, reason: str = "", now=None) -> Booking:
+    """The offered vendor declines; the booking passes to the next vendor (it stays pending)."""
+    now = now or timezone.now()
+    booking = lock_booking(booking.pk)
+    require_actor(user, booking, "vendor")
+    vendor = _vendor_of(user)
+    offer = _open_offer(booking, vendor)
+    if offer is None:
+        if booking.offers.filter(vendor=vendor, outcome=OfferOutcome.REJECTED).exists():
+            return booking  # a repeated rejection
+        raise BookingConflict(_("This booking is not offered to you."), booking=booking)
+    offer.outcome = OfferOutcome.REJECTED
+    offer.responded_at = now
+    offer.reason = (reason or "")[:500]
+    offer.save(update_fields=["outcome", "responded_at", "reason"])
+    record_event(
+        booking=booking,
+        actor=user,
+        event="rejected",
+        from_status=booking.status,
+        to_status=booking.status,
+        note=offer.reason,
+    )
+    booking.vendor = None
+    booking.save(update_fields=["vendor", "updated_at"])
+    offer_to_next_vendor(booking=booking, now=now, actor=user)
+    return booking
+
+
+@transaction.atomic
+def booking_start(*, booking: Booking, user, now=None) -> Booking:
+    """The holding vendor starts the job: confirmed → in_progress, at most
+    ``start_early_minutes`` before the scheduled start."""
+    now = now or timezone.now()
+    booking = lock_booking(booking.pk)
+    require_actor(user, booking, "vendor")
+    _require_holder(booking, user)
+    if booking.status == BookingStatus.IN_PROGRESS:
+        return booking
+    config = platform_settings()
+    if booking.status == BookingStatus.CONFIRMED and now < booking.scheduled_at - timedelta(
+        minutes=config.start_early_minutes
+    ):
+        raise BookingConflict(
+            _("The job can be started at most %(m)d minutes before its time.") % {"m": config.start_early_minutes},
+            booking=booking,
+        )
+    return transition(booking=booking, to_status=BookingStatus.IN_PROGRESS, actor=user, event="started", now=now)
+
+
+@transaction.atomic
+def booking_complete(*, booking: Booking, user, now=None) -> Booking:
+    """The holding vendor finishes the job: in_progress → completed. (The before/after photo
+    requirement arrives with the photos issue.)"""
+    now = now or timezone.now()
+    booking = lock_booking(booking.pk)
+    require_actor(user, booking, "vendor")
+    _require_holder(booking, user)
+    if booking.status == BookingStatus.COMPLETED:
+        return booking
+    return transition(booking=booking, to_status=BookingStatus.COMPLETED, actor=user, event="completed", now=now)
+
+
+def _require_holder(booking, user):
+    vendor = _vendor_of(user)
+    if booking.vendor_id != vendor.pk:
+        raise BookingConflict(_("This booking is not assigned to you."), booking=booking)
+
+
+# --- Cancellation --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CancellationQuote:
+    fee: Decimal
+    refund: Decimal
+    reason: str
+
+
+def cancellation_quote(*, booking: Booking, by: str, now=None, override_refund=None) -> CancellationQuote:
+    """What a cancellation keeps and refunds, per the policy windows (§4).
+
+    Customer: free while no vendor has confirmed, within the grace minutes after booking, or ≥
+    ``free_cancel_hours_before`` the start; ``late_cancel_fee_percent`` of the total kept down
+    to ``full_fee_hours_before``; 100 % kept after that. Ops: full refund unless they give another
+    amount. A zero-total booking refunds nothing."""
+    now = now or timezone.now()
+    config = platform_settings()
+    total = booking.total
+    if by == CancelledBy.OPS and override_refund is not None:
+        refund = money(override_refund)
+        return CancellationQuote(fee=total - refund, refund=refund, reason="ops_override")
+    if by != CancelledBy.CUSTOMER:
+        return CancellationQuote(fee=ZERO, refund=total, reason="full_refund")
+    lead = booking.scheduled_at - now
+    if booking.status == BookingStatus.PENDING:
+        return CancellationQuote(fee=ZERO, refund=total, reason="not_confirmed")
+    if now - booking.created_at <= timedelta(minutes=config.free_cancel_minutes_after_booking):
+        return CancellationQuote(fee=ZERO, refund=total, reason="grace_period")
+    if lead >= timedelta(hours=config.free_cancel_hours_before):
+        return CancellationQuote(fee=ZERO, refund=total, reason="early")
+    if lead >= timedelta(hours=config.full_fee_hours_before):
+        fee = money(total * Decimal(config.late_cancel_fee_percent) / Decimal(100))
+        return CancellationQuote(fee=fee, refund=total - fee, reason="late")
+    return CancellationQuote(fee=total, refund=ZERO, reason="very_late")
+
+
+CANCELLABLE_BY = {
+    "customer": {BookingStatus.PENDING, BookingStatus.CONFIRMED},
+    "vendor": {BookingStatus.CONFIRMED},
+    "ops": {
+        BookingStatus.PENDING,
+        BookingStatus.CONFIRMED,
+        BookingStatus.IN_PROGRESS,
+        BookingStatus.AWAITING_SIGNATURE,
+        BookingStatus.DISPUTED,
+    },
+}
+
+
+@transaction.atomic
+def booking_cancel(*, booking: Booking, user, reason: str = "", refund_amount=None, now=None) -> Booking:
+    """Cancel per §4. A vendor's cancellation of a confirmed booking first re-offers it to other
+    vendors (the customer keeps slot and price; the booking is pending again); it is cancelled
+    with a full refund only if nobody takes it. Ops may set the refund with a reason."""
+    now = now or timezone.now()
+    booking = lock_booking(booking.pk)
+    kind = require_actor(user, booking, "customer", "vendor", "ops")
+    by = {"customer": CancelledBy.CUSTOMER, "vendor": CancelledBy.VENDOR, "ops": CancelledBy.OPS}[kind]
+    if booking.status == BookingStatus.CANCELLED and booking.cancelled_by == by:
+        return booking
+    if kind == "vendor":
+        return _vendor_cancel(booking=booking, user=user, reason=reason, now=now)
+    if booking.status not in CANCELLABLE_BY[kind]:
+        raise BookingConflict(_("A %(s)s booking cannot be cancelled.") % {"s": booking.status}, booking=booking)
+    if refund_amount is not None:
+        if kind != "ops":
+            raise InvalidInput(fields={"refund_amount": [_("Only operations staff can set the refund.")]})
+        if not reason:
+            raise InvalidInput(fields={"reason": [_("Give a reason for a refund other than the policy's.")]})
+        if not (ZERO <= money(refund_amount) <= booking.total):
+            raise InvalidInput(fields={"refund_amount": [_("The refund must be between 0 and the total.")]})
+    quote = cancellation_quote(booking=booking, by=by, now=now, override_refund=refund_amount)
+    booking.offers.filter(outcome=OfferOutcome.PENDING).update(outcome=OfferOutcome.WITHDRAWN, responded_at=now)
+    booking = transition(
+        booking=booking,
+        to_status=BookingStatus.CANCELLED,
+        actor=user,
+        event="cancelled",
+        note=reason,
+        now=now,
+        fields={
+            "cancelled_by": by,
+            "cancellation_reason": (reason or quote.reason)[:500],
+            "cancellation_fee": quote.fee,
+            "refund_amount": quote.refund,
+            "needs_manual_assignment": False,
+        },
+    )
+    promo_release(booking=booking)
+    return booking
+
+
+def _vendor_cancel(*, booking, user, reason, now):
+    vendor = _vendor_of(user)
+    if booking.status == BookingStatus.PENDING and booking.vendor_id == vendor.pk:
+        raise BookingConflict(_("Reject the offer instead of cancelling."), booking=booking)
+    if booking.status != BookingStatus.CONFIRMED or booking.vendor_id != vendor.pk:
+        if booking.events.filter(event="vendor_cancelled", actor=user).exists():
+            return booking  # a repeated cancellation by the same vendor
+        raise BookingConflict(_("A %(s)s booking cannot be cancelled.") % {"s": booking.status}, booking=booking)
+    BookingOffer.objects.filter(booking=booking, vendor=vendor, outcome=OfferOutcome.ACCEPTED).update(
+        outcome=OfferOutcome.CANCELLED, responded_at=now, reason=(reason or "")[:500]
+    )
+    transition(
+        booking=booking,
+        to_status=BookingStatus.PENDING,
+        actor=user,
+        event="vendor_cancelled",
+        note=reason,
+        now=now,
+        fields={"confirmed_at": None},
+    )
+    booking_reoffer(booking=booking, now=now, actor=user)
+    return booking
+
+
+# --- Reschedule ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Booking:
+    """Move a booking to a new start (§4): only by its customer, ≥ 24 h before the current start,
+    at most twice. The vendor keeps it when free at the new time; otherwise it is re-offered
+    for the new time. Later than the window → 409 (cancel under the policy instead)."""
+    now = now or timezone.now()
+    if scheduled_at.tzinfo is None:
+        raise InvalidInput(fields={"scheduled_at": [_("Give the time with its UTC offset.")]})
+    booking = lock_booking(booking.pk)
+    require_actor(user, booking, "customer")
+    if booking.scheduled_at == scheduled_at and booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+        return booking
+    config = platform_settings()
+    if booking.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+        raise BookingConflict(_("A %(s)s booking cannot be rescheduled.") % {"s": booking.status}, booking=booking)
+    if booking.scheduled_at - now < timedelta(hours=config.reschedule_min_hours_before):
+        raise BookingConflict(
+            _("Bookings can be rescheduled only until %(h)d hours before the start; you may cancel instead.")
+            % {"h": config.reschedule_min_hours_before},
+            booking=booking,
+        )
+    if booking.reschedule_count >= config.max_reschedules:
+        raise BookingConflict(
+            _("This booking has already been rescheduled %(n)d times.") % {"n": config.max_reschedules},
+            booking=booking,
+        )
+    validate_start(scheduled_at=scheduled_at, config=config, now=now)
+    duration = booking.ends_at - booking.scheduled_at
+    ends_at = scheduled_at + duration
+    buffer = timedelta(minutes=config.travel_buffer_minutes)
+    old_start = booking.scheduled_at
+    vendor = booking.vendor
+    keeps_vendor = False
+    if vendor is not None:
+        lock_vendors([vendor.pk])
+        keeps_vendor = vendor_can_take(vendor, scheduled_at, ends_at, config=config, exclude_booking_id=booking.pk)
+    fields = {
+        "scheduled_at": scheduled_at,
+        "ends_at": ends_at,
+        "blocked_until": ends_at + buffer,
+        "reschedule_count": booking.reschedule_count + 1,
+    }
+    note = f"{old_start.isoformat()} → {scheduled_at.isoformat()}"
+    try:
+        with transaction.atomic():
+            if keeps_vendor or vendor is None:
+                update_fields(booking=booking, actor=user, event="rescheduled", note=note, fields=fields)
+                if vendor is None and booking.ready_at is not None:
+                    offer_to_next_vendor(booking=booking, now=now, actor=user)
+            else:
+                # The vendor is not free then: release them and offer the new time to others.
+                if booking.status == BookingStatus.CONFIRMED:
+                    BookingOffer.objects.filter(booking=booking, vendor=vendor, outcome=OfferOutcome.ACCEPTED).update(
+                        outcome=OfferOutcome.WITHDRAWN, responded_at=now
+                    )
+                    transition(
+                        booking=booking,
+                        to_status=BookingStatus.PENDING,
+                        actor=user,
+                        event="rescheduled",
+                        note=note,
+                        now=now,
+                        fields={**fields, "confirmed_at": None, "vendor": None},
+                    )
+                else:
+                    update_fields(
+                        booking=booking, actor=user, event="rescheduled", note=note, fields={**fields, "vendor": None}
+                    )
+                booking_reoffer(booking=booking, now=now, actor=user)
+    except IntegrityError as error:
+        if _is_overlap_violation(error):
+            raise SlotTaken() from None
+        raise
+    return booking
+
+
+# --- Expiry --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def booking_expire(*, booking: Booking, now=None, reason: str = "start_passed") -> Booking:
+    """pending → expired: the start passed with no vendor confirmed (or, with payments, the
+    card was not authorised in time). System transition, called by the periodic task."""
+    now = now or timezone.now()
+    booking = lock_booking(booking.pk)
+    if booking.status == BookingStatus.EXPIRED:
+        return booking
+    if booking.status != BookingStatus.PENDING:
+        raise BookingConflict(booking=booking)
+    booking.offers.filter(outcome=OfferOutcome.PENDING).update(outcome=OfferOutcome.WITHDRAWN, responded_at=now)
+    transition(
+        booking=booking,
+        to_status=BookingStatus.EXPIRED,
+        actor=None,
+        event="expired",
+        note=reason,
+        now=now,
+        fields={"needs_manual_assignment": False},
+    )
+    promo_release(booking=booking)
+    return booking
+
+
+def expire_stale_bookings(*, now=None, limit=500) -> int:
+    """Expire pending bookings whose start has passed. Safe to run twice or in parallel."""
+    now = now or timezone.now()
+    count = 0
+    ids = list(
+        Booking.objects.filter(status=BookingStatus.PENDING, scheduled_at__lte=now).values_list("pk", flat=True)[:limit]
+    )
+    for booking_id in ids:
+        with transaction.atomic():
+            row = (
+                Booking.objects.select_for_update(skip_locked=True)
+                .filter(pk=booking_id, status=BookingStatus.PENDING)
+                .first()
+            )
+            if row is None:
+                continue
+            booking_expire(booking=row, now=now)
+            count += 1
+    return count

@@ -1,0 +1,221 @@
+"""Use cases for users and vendors. Every state change goes through a function here."""
+
+from django.contrib.auth import password_validation
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from core.audit import audit_record
+from core.errors import InvalidInput
+from core.models import (
+    STAFF_ROLES,
+    OnboardingStatus,
+    Role,
+    User,
+    VendorDocument,
+    VendorPincode,
+    VendorProfile,
+    VendorTimeOff,
+)
+
+# Staff roles are Django groups (created by core/migrations/0002_staff_groups.py).
+ROLE_GROUPS = {
+    Role.ONBOARD_MANAGER: "onboard_manager",
+    Role.OPS_MANAGER: "ops_manager",
+    Role.SUPER_ADMIN: "super_admin",
+}
+
+
+def _validation_fields(error: ValidationError, field: str):
+    return {field: list(error.messages)}
+
+
+def _unique_username(base: str) -> str:
+    base = base[:140] or "user"
+    candidate, n = base, 1
+    while User.objects.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}{n}"
+    return candidate
+
+
+@transaction.atomic
+def user_register(
+    *,
+    email: str,
+    password: str,
+    role: str = Role.CUSTOMER,
+    first_name: str = "",
+    last_name: str = "",
+    phone: str = "",
+    username: str | None = None,
+    actor: User | None = None,
+) -> User:
+    """Create an account. Self-service sign-up may only make customers and vendors; staff roles
+    are given by ``user_set_role`` (super_admin) or the seed command."""
+    email = (email or "").strip()
+    if User.objects.filter(email__iexact=email).exists():
+        raise InvalidInput(fields={"email": [_("An account with this e-mail already exists.")]})
+    if phone and User.objects.filter(phone=phone).exists():
+        raise InvalidInput(fields={"phone": [_("An account with this phone number already exists.")]})
+    user = User(
+        username=username or _unique_username(email.split("@")[0].lower()),
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        phone=phone,
+        role=role,
+    )
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as error:
+        raise InvalidInput(fields=_validation_fields(error, "password")) from None
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Lost a race with a concurrent sign-up for the same e-mail or phone.
+        raise InvalidInput(fields={"email": [_("An account with this e-mail already exists.")]}) from None
+    _sync_staff_flags(user)
+    if role == Role.VENDOR:
+        VendorProfile.objects.create(user=user, display_name=f"{first_name} {last_name}".strip() or user.username)
+    audit_record(actor=actor or user, action="user.register", obj=user, new={"role": role})
+    return user
+
+
+def _sync_staff_flags(user: User):
+    user.is_staff = user.role in STAFF_ROLES
+    user.is_superuser = user.role == Role.SUPER_ADMIN
+    user.save(update_fields=["is_staff", "is_superuser"])
+    wanted = ROLE_GROUPS.get(user.role)
+    user.groups.set(Group.objects.filter(name=wanted) if wanted else [])
+
+
+@transaction.atomic
+def user_set_role(*, user: User, role: str, actor: User) -> User:
+    old = user.role
+    user.role = role
+    user.save(update_fields=["role"])
+    _sync_staff_flags(user)
+    audit_record(actor=actor, action="user.set_role", obj=user, old={"role": old}, new={"role": role})
+    return user
+
+
+USER_EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone")
+
+
+@transaction.atomic
+def user_update(*, user: User, actor: User, **changes) -> User:
+    user = User.objects.select_for_update().get(pk=user.pk)
+    old, new = {}, {}
+    for field, value in changes.items():
+        if field not in USER_EDITABLE_FIELDS or getattr(user, field) == value:
+            continue
+        if field == "email" and User.objects.filter(email__iexact=value).exclude(pk=user.pk).exists():
+            raise InvalidInput(fields={"email": [_("An account with this e-mail already exists.")]})
+        if field == "phone" and value and User.objects.filter(phone=value).exclude(pk=user.pk).exists():
+            raise InvalidInput(fields={"phone": [_("An account with this phone number already exists.")]})
+        old[field], new[field] = getattr(user, field), value
+        setattr(user, field, value)
+    if "email" in new:
+        user.email_verified = False
+        new["email_verified"] = False
+    if "phone" in new:
+        user.phone_verified = False
+        new["phone_verified"] = False
+    if new:
+        user.save(update_fields=[*new.keys()])
+        audit_record(actor=actor, action="user.update", obj=user, old=old, new=new)
+    return user
+
+
+VENDOR_EDITABLE_FIELDS = (
+    "display_name",
+    "bio",
+    "experience_years",
+    "base_lat",
+    "base_lng",
+    "radius_km",
+    "working_hours",
+    "is_available",
+)
+
+
+@transaction.atomic
+def vendor_profile_update(*, vendor: VendorProfile, actor: User, pincodes=None, **changes):
+    vendor = VendorProfile.objects.select_for_update().get(pk=vendor.pk)
+    old, new = {}, {}
+    for field, value in changes.items():
+        if field not in VENDOR_EDITABLE_FIELDS or getattr(vendor, field) == value:
+            continue
+        old[field], new[field] = getattr(vendor, field), value
+        setattr(vendor, field, value)
+    if new:
+        try:
+            vendor.full_clean(exclude=["user"])
+        except ValidationError as error:
+            raise InvalidInput(fields=error.message_dict) from None
+        vendor.save(update_fields=[*new.keys(), "updated_at"])
+    if pincodes is not None:
+        current = set(vendor.pincodes.values_list("pincode", flat=True))
+        wanted = set(pincodes)
+        if wanted != current:
+            vendor.pincodes.exclude(pincode__in=wanted).delete()
+            VendorPincode.objects.bulk_create(
+                [VendorPincode(vendor=vendor, pincode=p) for p in sorted(wanted - current)]
+            )
+            old["pincodes"], new["pincodes"] = sorted(current), sorted(wanted)
+    if new:
+        audit_record(actor=actor, action="vendor.update", obj=vendor, old=old, new=new)
+    return vendor
+
+
+@transaction.atomic
+def vendor_set_onboarding_status(*, vendor: VendorProfile, status: str, actor: User, reason: str = ""):
+    vendor = VendorProfile.objects.select_for_update().get(pk=vendor.pk)
+    if status == OnboardingStatus.APPROVED and not vendor.user.phone_verified:
+        raise InvalidInput(_("A vendor must verify their phone number before approval."))
+    old = vendor.onboarding_status
+    if old == status:
+        return vendor
+    vendor.onboarding_status = status
+    vendor.save(update_fields=["onboarding_status", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="vendor.onboarding",
+        obj=vendor,
+        old={"onboarding_status": old},
+        new={"onboarding_status": status, "reason": reason},
+    )
+    return vendor
+
+
+@transaction.atomic
+def vendor_document_upload(*, vendor: VendorProfile, kind: str, file, actor: User) -> VendorDocument:
+    document = VendorDocument.objects.create(vendor=vendor, kind=kind, file=file)
+    audit_record(actor=actor, action="vendor.document_upload", obj=document, new={"kind": kind})
+    return document
+
+
+@transaction.atomic
+def vendor_time_off_add(*, vendor: VendorProfile, actor: User, starts_at, ends_at, reason: str = ""):
+    """Block time in the vendor's calendar. Bookings already holding that time stay; the vendor
+    cancels those separately if needed."""
+    time_off = VendorTimeOff.objects.create(vendor=vendor, starts_at=starts_at, ends_at=ends_at, reason=reason)
+    audit_record(
+        actor=actor, action="vendor.time_off_add", obj=time_off, new={"starts_at": starts_at, "ends_at": ends_at}
+    )
+    return time_off
+
+
+@transaction.atomic
+def vendor_time_off_remove(*, time_off: VendorTimeOff, actor: User):
+    audit_record(
+        actor=actor,
+        action="vendor.time_off_remove",
+        obj=time_off,
+        old={"starts_at": time_off.starts_at, "ends_at": time_off.ends_at},
+    )
+    time_off.delete()

@@ -1,0 +1,3 @@
+"""WebSocket routes; the consumers arrive with the real-time issue."""
+
+websocket_urlpatterns = []

@@ -1,0 +1,32 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from bookings.api.urls import router_urls
+from bookings.api.urls import urlpatterns as booking_api_urls
+from core.api.urls import api_urlpatterns, auth_urlpatterns
+from core.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("auth/", include(auth_urlpatterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include(api_urlpatterns)),
+    path("api/", include(booking_api_urls)),
+    path("api/", include(router_urls)),
+]
+
+admin.site.site_header = "HomeServe operations"
+admin.site.site_title = "HomeServe"
+
+if settings.DEBUG:
+    from django.urls import re_path
+    from django.views.static import serve
+
+    # Only public media (none yet) would be served here; vendor documents are never linked.
+    urlpatterns += [
+        re_path(r"^media/(?P<path>(?!vendor-documents/).*)$", serve, {"document_root": settings.MEDIA_ROOT})
+    ]
