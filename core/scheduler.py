@@ -23,10 +23,10 @@ def _due_entries():
         yield name, entry["task"], float(interval)
 
 
-def run_scheduler_forever(stop: threading.Event, tick: float = 1.0):
+def run_scheduler_forever(stop: threading.Event, tick: float = 1.0, first_delay: float = 5.0):
     from marketplace.celery import app
 
-    next_run = {name: time.monotonic() + 5 for name, _task, _interval in _due_entries()}
+    next_run = {name: time.monotonic() + first_delay for name, _task, _interval in _due_entries()}
     while not stop.is_set():
         now = time.monotonic()
         for name, task_name, interval in _due_entries():

@@ -219,3 +219,16 @@ def vendor_time_off_remove(*, time_off: VendorTimeOff, actor: User):
         old={"starts_at": time_off.starts_at, "ends_at": time_off.ends_at},
     )
     time_off.delete()
+
+
+@transaction.atomic
+def user_mark_phone_verified(*, user: User, actor: User | None = None) -> User:
+    """Record that the user proved they hold their phone number (by OTP, or by staff)."""
+    if user.phone_verified:
+        return user
+    if not user.phone:
+        raise InvalidInput(fields={"phone": [_("There is no phone number to verify.")]})
+    user.phone_verified = True
+    user.save(update_fields=["phone_verified"])
+    audit_record(actor=actor or user, action="user.phone_verified", obj=user, new={"phone_verified": True})
+    return user

@@ -27,3 +27,36 @@ def vendor_service_set(*, vendor, service_id: int, price, is_active: bool = True
             actor=actor, action="vendor.service_set", obj=offer, old=old, new={"price": price, "is_active": is_active}
         )
     return offer
+
+
+@transaction.atomic
+def catalog_service_upsert(
+    *,
+    category_name: str,
+    category_slug: str,
+    name: str,
+    slug: str,
+    base_price,
+    duration_minutes: int,
+    description: str = "",
+    actor=None,
+) -> Service:
+    """Create or update a catalog service (and its category) by slug."""
+    from bookings.models import ServiceCategory
+
+    category, _created = ServiceCategory.objects.get_or_create(slug=category_slug, defaults={"name": category_name})
+    service, created = Service.objects.select_for_update().get_or_create(
+        slug=slug,
+        defaults={
+            "category": category,
+            "name": name,
+            "base_price": base_price,
+            "duration_minutes": duration_minutes,
+            "description": description,
+        },
+    )
+    if created:
+        audit_record(
+            actor=actor, action="catalog.service_create", obj=service, new={"name": name, "base_price": base_price}
+        )
+    return service

@@ -1,4 +1,5 @@
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -13,7 +14,7 @@ from rest_framework_simplejwt.views import TokenRefreshView
 from core import services
 from core.api import serializers as s
 from core.auth import lockout_response, resolve_login_name
-from core.models import Role, VendorTimeOff
+from core.models import Role, VendorDocument, VendorTimeOff
 
 
 def tokens_for(user):
@@ -53,6 +54,9 @@ class LoginView(APIView):
             return lockout_response(django_request)
         if user is None or not user.is_active:
             return Response({"detail": _("Wrong username or password.")}, status=status.HTTP_401_UNAUTHORIZED)
+        # No session login happens here, so announce the sign-in ourselves: django-axes resets the
+        # account's failure count on it (AXES_RESET_ON_SUCCESS) and Django records last_login.
+        user_logged_in.send(sender=user.__class__, request=django_request, user=user)
         return Response({**tokens_for(user), "user": s.UserBriefSerializer(user).data})
 
 
@@ -128,6 +132,8 @@ class VendorDocumentsView(generics.ListCreateAPIView):
     parser_classes = [MultiPartParser, FormParser]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VendorDocument.objects.none()
         return self.request.user.vendor_profile.documents.all()
 
     def perform_create(self, serializer):
@@ -146,6 +152,8 @@ class VendorTimeOffView(generics.ListCreateAPIView):
     parser_classes = [JSONParser]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return VendorTimeOff.objects.none()
         return self.request.user.vendor_profile.time_off.all()
 
     def perform_create(self, serializer):
