@@ -1,5 +1,7 @@
+from datetime import timedelta
 from decimal import Decimal
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -16,8 +18,21 @@ from bookings.models import (
     ServiceCategory,
     VendorService,
 )
+from core.api.serializers import AwareDateTimeField
 from core.models import VendorProfile
 from core.validators import validate_pincode
+
+# The largest id a BigAutoField holds: a larger number overflows the database driver (a 500), so
+# it is refused as bad input instead.
+MAX_ID = 2**63 - 1
+
+
+def validate_calendar_day(value):
+    """Slots exist only within days of today; a day years away is refused rather than computed
+    (at the ends of the calendar the time-zone arithmetic overflows: a 500)."""
+    if abs(value - timezone.localdate()) > timedelta(days=366):
+        raise serializers.ValidationError(_("Pick a day within a year of today."))
+
 
 # Once a vendor has confirmed, each side sees the other's phone and the exact address (§3).
 CONTACT_VISIBLE_STATUSES = {
@@ -28,24 +43,6 @@ CONTACT_VISIBLE_STATUSES = {
     BookingStatus.SIGNED,
     BookingStatus.DISPUTED,
 }
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 datetime that must carry its UTC offset: a naive time is refused, not guessed."""
-
-    default_error_messages = {"naive": _("Give the time with its UTC offset, e.g. 2026-11-23T10:00:00+05:30.")}
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            from django.utils.dateparse import parse_datetime
-
-            try:
-                parsed = parse_datetime(value.strip())
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is None:
-                self.fail("naive")
-        return super().to_internal_value(value)
 
 
 class CategorySerializer(serializers.ModelSerializer):
@@ -73,7 +70,7 @@ class VendorServiceSerializer(serializers.ModelSerializer):
 
 
 class VendorServiceWriteSerializer(serializers.Serializer):
-    service_id = serializers.IntegerField(min_value=1)
+    service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.00"))
     is_active = serializers.BooleanField(default=True)
 
@@ -115,14 +112,14 @@ class VendorDetailSerializer(VendorListSerializer):
 
 
 class VendorSearchParams(serializers.Serializer):
-    service = serializers.IntegerField(required=False, min_value=1)
+    service = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     pincode = serializers.CharField(required=False, validators=[validate_pincode])
     lat = serializers.DecimalField(required=False, max_digits=9, decimal_places=6, min_value=-90, max_value=90)
     lng = serializers.DecimalField(required=False, max_digits=9, decimal_places=6, min_value=-180, max_value=180)
     radius_km = serializers.DecimalField(required=False, max_digits=5, decimal_places=1, min_value=0, max_value=200)
     min_rating = serializers.DecimalField(required=False, max_digits=3, decimal_places=2, min_value=0, max_value=5)
     max_price = serializers.DecimalField(required=False, max_digits=12, decimal_places=2, min_value=0)
-    available_on = serializers.DateField(required=False)
+    available_on = serializers.DateField(required=False, validators=[validate_calendar_day])
     ordering = serializers.ChoiceField(
         required=False,
         choices=["rating", "-rating", "price", "-price", "distance", "-distance"],
@@ -140,7 +137,7 @@ class VendorSearchParams(serializers.Serializer):
 
 
 class AvailabilityParams(serializers.Serializer):
-    date = serializers.DateField()
+    date = serializers.DateField(validators=[validate_calendar_day])
     service = serializers.CharField(help_text=_("A service id, or several separated by commas for one visit."))
 
     def validate_service(self, value):
@@ -148,7 +145,7 @@ class AvailabilityParams(serializers.Serializer):
             ids = [int(part) for part in value.split(",") if part.strip()]
         except ValueError:
             raise serializers.ValidationError(_("Give service ids separated by commas.")) from None
-        if not ids or len(ids) > 10 or len(set(ids)) != len(ids):
+        if not ids or len(ids) > 10 or len(set(ids)) != len(ids) or not all(1 <= i <= MAX_ID for i in ids):
             raise serializers.ValidationError(_("Give 1 to 10 distinct service ids."))
         return ids
 
@@ -178,16 +175,16 @@ class AddressInputSerializer(serializers.Serializer):
 
 
 class LineInputSerializer(serializers.Serializer):
-    service_id = serializers.IntegerField(min_value=1)
+    service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     quantity = serializers.IntegerField(min_value=1, max_value=10, default=1)
 
 
 class BookingCreateSerializer(serializers.Serializer):
-    service_id = serializers.IntegerField(min_value=1, required=False)
+    service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     lines = LineInputSerializer(many=True, required=False, max_length=10)
     scheduled_at = AwareDateTimeField()
     address = AddressInputSerializer(required=False)
-    address_id = serializers.IntegerField(min_value=1, required=False)
+    address_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
     vendor_id = serializers.UUIDField(required=False, allow_null=True)
     notes = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     promo_code = serializers.CharField(max_length=32, required=False, allow_blank=True)
@@ -319,7 +316,17 @@ class BookingSerializer(serializers.ModelSerializer):
         return getattr(request, "user", None)
 
     def _contact_visible(self, booking):
-        return booking.status in CONTACT_VISIBLE_STATUSES
+        """Contacts are shared between the two parties of a confirmed booking: its customer and
+        the vendor holding it — not a vendor who was offered it earlier and rejected or let the
+        offer lapse (they still see the booking in their history)."""
+        if booking.status not in CONTACT_VISIBLE_STATUSES:
+            return False
+        viewer = self._viewer()
+        if viewer is None or not viewer.is_authenticated:
+            return False
+        if viewer.pk == booking.customer_id:
+            return True
+        return booking.vendor is not None and booking.vendor.user_id == viewer.pk
 
     def _is_staff_viewer(self):
         viewer = self._viewer()

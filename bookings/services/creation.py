@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -160,6 +160,9 @@ def booking_create(
         raise InvalidInput(fields={"payment_method": [_("Choose card or cash.")]})
     if scheduled_at.tzinfo is None:
         raise InvalidInput(fields={"scheduled_at": [_("Give the time with its UTC offset.")]})
+    # In UTC, so that start + duration is real elapsed time even across a DST change (Python
+    # adds to a ZoneInfo datetime in wall-clock time).
+    scheduled_at = scheduled_at.astimezone(UTC)
     config = platform_settings()
     services = _load_services(lines)
     validate_start(scheduled_at=scheduled_at, config=config, now=now)

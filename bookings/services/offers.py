@@ -28,7 +28,7 @@ from bookings.models import (
     OfferOutcome,
 )
 from bookings.selectors import vendors_bookable, vendors_serving
-from bookings.services.common import platform_settings, record_event, transition, update_fields
+from bookings.services.common import platform_settings, transition, update_fields
 from bookings.services.promos import promo_release
 
 
@@ -261,16 +261,13 @@ def expire_due_offers(*, now=None, limit=200) -> int:
             offer.outcome = OfferOutcome.EXPIRED
             offer.responded_at = now
             offer.save(update_fields=["outcome", "responded_at"])
-            record_event(
+            update_fields(
                 booking=booking,
                 actor=None,
                 event="offer_expired",
-                from_status=booking.status,
-                to_status=booking.status,
                 note=offer.vendor.display_name,
+                fields={"vendor": None},
             )
-            booking.vendor = None
-            booking.save(update_fields=["vendor", "updated_at"])
             offer_to_next_vendor(booking=booking, now=now)
             done += 1
     return done

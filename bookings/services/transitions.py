@@ -7,7 +7,7 @@ transition raises ``BookingConflict`` (409) and changes nothing.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -21,7 +21,6 @@ from bookings.services.common import (
     BookingConflict,
     SlotTaken,
     platform_settings,
-    record_event,
     require_actor,
     transition,
     update_fields,
@@ -84,16 +83,7 @@ def booking_reject(*, booking: Booking, user, reason: str = "", now=None) -> Boo
     offer.responded_at = now
     offer.reason = (reason or "")[:500]
     offer.save(update_fields=["outcome", "responded_at", "reason"])
-    record_event(
-        booking=booking,
-        actor=user,
-        event="rejected",
-        from_status=booking.status,
-        to_status=booking.status,
-        note=offer.reason,
-    )
-    booking.vendor = None
-    booking.save(update_fields=["vendor", "updated_at"])
+    update_fields(booking=booking, actor=user, event="rejected", note=offer.reason, fields={"vendor": None})
     offer_to_next_vendor(booking=booking, now=now, actor=user)
     return booking
 
@@ -267,6 +257,9 @@ def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Boo
     now = now or timezone.now()
     if scheduled_at.tzinfo is None:
         raise InvalidInput(fields={"scheduled_at": [_("Give the time with its UTC offset.")]})
+    # In UTC, so that start + duration is real elapsed time even across a DST change (Python
+    # adds to a ZoneInfo datetime in wall-clock time).
+    scheduled_at = scheduled_at.astimezone(UTC)
     booking = lock_booking(booking.pk)
     require_actor(user, booking, "customer")
     if booking.scheduled_at == scheduled_at and booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
@@ -307,7 +300,9 @@ def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Boo
             if keeps_vendor or vendor is None:
                 update_fields(booking=booking, actor=user, event="rescheduled", note=note, fields=fields)
                 if vendor is None and booking.ready_at is not None:
-                    offer_to_next_vendor(booking=booking, now=now, actor=user)
+                    # A new time starts a new round: the old one may have used up its attempts
+                    # (the booking was waiting for ops), and would then never reach a vendor.
+                    booking_reoffer(booking=booking, now=now, actor=user)
             else:
                 # The vendor is not free then: release them and offer the new time to others.
                 if booking.status == BookingStatus.CONFIRMED:

@@ -5,6 +5,24 @@ from core.models import DocumentKind, Role, User, VendorDocument, VendorProfile,
 from core.validators import validate_e164, validate_pincode
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 datetime that must carry its UTC offset: a naive time is refused, not guessed."""
+
+    default_error_messages = {"naive": _("Give the time with its UTC offset, e.g. 2026-11-23T10:00:00+05:30.")}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            from django.utils.dateparse import parse_datetime
+
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
@@ -32,12 +50,12 @@ class UserBriefSerializer(serializers.ModelSerializer):
 class UserUpdateSerializer(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    email = serializers.EmailField(required=False)
+    email = serializers.EmailField(required=False, max_length=254)
     phone = serializers.CharField(max_length=16, required=False, allow_blank=True, validators=[validate_e164])
 
 
 class RegisterSerializer(serializers.Serializer):
-    email = serializers.EmailField()
+    email = serializers.EmailField(max_length=254)  # the column's length: longer would be a 500
     password = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
     role = serializers.ChoiceField(choices=[Role.CUSTOMER, Role.VENDOR], default=Role.CUSTOMER)
     first_name = serializers.CharField(max_length=150)
@@ -74,6 +92,9 @@ class DetailSerializer(serializers.Serializer):
 
 
 class TimeOffSerializer(serializers.ModelSerializer):
+    starts_at = AwareDateTimeField()
+    ends_at = AwareDateTimeField()
+
     class Meta:
         model = VendorTimeOff
         fields = ["id", "starts_at", "ends_at", "reason"]
@@ -84,8 +105,16 @@ class TimeOffSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class PincodeListField(serializers.ListField):
+    """Written as a list of pincodes; read from the vendor's ``VendorPincode`` rows (a related
+    manager, which the plain ListField cannot iterate)."""
+
+    def to_representation(self, data):
+        return sorted(p.pincode for p in data.all())
+
+
 class VendorMeSerializer(serializers.ModelSerializer):
-    pincodes = serializers.ListField(
+    pincodes = PincodeListField(
         child=serializers.CharField(max_length=6, validators=[validate_pincode]), required=False, max_length=100
     )
     working_hours = serializers.JSONField(required=False, validators=[validate_working_hours])
@@ -110,11 +139,6 @@ class VendorMeSerializer(serializers.ModelSerializer):
             "rating_count",
         ]
         read_only_fields = ["id", "user", "onboarding_status", "rating_avg", "rating_count"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["pincodes"] = sorted(p.pincode for p in instance.pincodes.all())
-        return data
 
 
 ALLOWED_DOCUMENT_TYPES = {"pdf", "jpeg", "png", "webp"}

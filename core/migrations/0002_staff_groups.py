@@ -1,0 +1,110 @@
+"""Staff roles as Django groups (ARCHITECTURE §3; core.services.ROLE_GROUPS maps role → group).
+
+- onboard_manager: reviews vendors — view/change vendor profiles, their documents, pincodes and
+  time off; view users.
+- ops_manager: runs operations — view every core and bookings model except the audit log (the
+  system settings too, but not change them); change bookings (the booking admin is read-only
+  anyway; ops actions will check this permission), add/change promo codes, change addresses.
+- super_admin: every permission on core and bookings models except writing the audit log, which
+  is append-only for everyone (a super admin is also a superuser, see services._sync_staff_flags).
+
+Permissions are normally created by a post_migrate signal, after all migrations have run; this
+migration creates them itself first so it works on a fresh database. Staff who already hold a
+role are put into their group.
+
+Models added to core or bookings later are not covered here: their migration must extend the
+groups the same way.
+"""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+APPS = ("core", "bookings")
+ALL_ACTIONS = ("add", "change", "delete", "view")
+AUDIT_LOG = ("core", "auditlog")
+
+
+def _group_permissions(apps):
+    """{group name: {(app_label, codename)}} for the models as they are at this migration."""
+    models = [(label, model._meta.model_name) for label in APPS for model in apps.get_app_config(label).get_models()]
+
+    onboard = {("core", "view_user")}
+    for model_name in ("vendorprofile", "vendordocument", "vendorpincode", "vendortimeoff"):
+        onboard |= {("core", f"view_{model_name}"), ("core", f"change_{model_name}")}
+
+    ops = {(label, f"view_{model_name}") for label, model_name in models if (label, model_name) != AUDIT_LOG}
+    ops |= {
+        ("bookings", "change_booking"),
+        ("bookings", "add_promocode"),
+        ("bookings", "change_promocode"),
+        ("core", "change_address"),
+    }
+
+    super_admin = {
+        (label, f"{action}_{model_name}")
+        for label, model_name in models
+        for action in ALL_ACTIONS
+        if (label, model_name) != AUDIT_LOG or action == "view"
+    }
+    return {"onboard_manager": onboard, "ops_manager": ops, "super_admin": super_admin}
+
+
+# Each group is named after its role's value (core.services.ROLE_GROUPS).
+STAFF_GROUPS = ("onboard_manager", "ops_manager", "super_admin")
+
+
+def create_staff_groups(apps, schema_editor):
+    using = schema_editor.connection.alias
+    for label in APPS:
+        app_config = apps.get_app_config(label)
+        # create_permissions skips app configs without a models module, which every app config
+        # of the migration state is.
+        app_config.models_module = True
+        try:
+            create_permissions(app_config, verbosity=0, using=using, apps=apps)
+        finally:
+            app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    User = apps.get_model("core", "User")
+    Membership = User.groups.through
+
+    for group_name, wanted in _group_permissions(apps).items():
+        permissions = [
+            permission
+            for permission in Permission.objects.using(using).filter(
+                content_type__app_label__in=APPS
+            ).select_related("content_type")
+            if (permission.content_type.app_label, permission.codename) in wanted
+        ]
+        found = {(p.content_type.app_label, p.codename) for p in permissions}
+        if found != wanted:
+            raise RuntimeError(f"Permissions missing for group {group_name}: {sorted(wanted - found)}")
+        group, _created = Group.objects.using(using).get_or_create(name=group_name)
+        group.permissions.set(permissions)
+        Membership.objects.using(using).bulk_create(
+            [
+                Membership(user_id=user_id, group_id=group.pk)
+                for user_id in User.objects.using(using)
+                .filter(role=group_name)
+                .values_list("pk", flat=True)
+            ],
+            ignore_conflicts=True,
+        )
+
+
+def delete_staff_groups(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    Group.objects.using(schema_editor.connection.alias).filter(name__in=STAFF_GROUPS).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("core", "0001_initial"),
+        ("bookings", "0002_initial"),
+    ]
+
+    operations = [migrations.RunPython(create_staff_groups, delete_staff_groups)]
