@@ -161,7 +161,10 @@ def within_working_hours(vendor: VendorProfile, start: datetime, end: datetime) 
 def vendor_can_take(
     vendor: VendorProfile, start: datetime, end: datetime, *, config: SystemSettings, exclude_booking_id=None
 ) -> bool:
-    """Working at that time, not off, and no holding booking within the travel buffer."""
+    """Approved and available, working at that time, not off, and no holding booking within the
+    travel buffer."""
+    if not vendor.is_bookable:
+        return False
     if not within_working_hours(vendor, start, end):
         return False
     buffer = timedelta(minutes=config.travel_buffer_minutes)

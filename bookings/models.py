@@ -200,6 +200,8 @@ class Booking(models.Model):
     ready_at = models.DateTimeField(null=True, blank=True)
     # Offers sent since this moment count towards the attempt limit; a re-offer starts a round.
     offer_round_started_at = models.DateTimeField(null=True, blank=True)
+    # Why the current round began: "" (first round), "vendor_cancelled" or "rescheduled".
+    offer_round_reason = models.CharField(max_length=20, blank=True)
     needs_manual_assignment = models.BooleanField(default=False)
 
     reschedule_count = models.PositiveSmallIntegerField(default=0)

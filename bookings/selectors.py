@@ -43,7 +43,11 @@ def vendors_serving(queryset, *, service_ids=(), pincode=None, lat=None, lng=Non
     ``distance_km`` when a point is known (given, or from the pincode table)."""
     for service_id in service_ids:
         queryset = queryset.filter(
-            Exists(VendorService.objects.filter(vendor=OuterRef("pk"), service_id=service_id, is_active=True))
+            Exists(
+                VendorService.objects.filter(
+                    vendor=OuterRef("pk"), service_id=service_id, is_active=True, service__is_active=True
+                )
+            )
         )
     if lat is None and pincode:
         coords = pincode_coordinates(pincode)
@@ -72,7 +76,7 @@ def vendor_detail_queryset():
         "pincodes",
         Prefetch(
             "services",
-            queryset=VendorService.objects.filter(is_active=True).select_related("service"),
+            queryset=VendorService.objects.filter(is_active=True, service__is_active=True).select_related("service"),
             to_attr="active_services",
         ),
     )
@@ -138,11 +142,15 @@ def vendor_search(
     )
     if service:
         price = Subquery(
-            VendorService.objects.filter(vendor=OuterRef("pk"), service_id=service, is_active=True).values("price")[:1]
+            VendorService.objects.filter(
+                vendor=OuterRef("pk"), service_id=service, is_active=True, service__is_active=True
+            ).values("price")[:1]
         )
         queryset = queryset.annotate(price=price)
     else:
-        queryset = queryset.annotate(price=Min("services__price", filter=Q(services__is_active=True)))
+        queryset = queryset.annotate(
+            price=Min("services__price", filter=Q(services__is_active=True, services__service__is_active=True))
+        )
     if min_rating is not None:
         queryset = queryset.filter(rating_avg__gte=min_rating)
     if max_price is not None:
@@ -180,7 +188,7 @@ def vendor_search(
     return queryset.order_by(*order, "pk").prefetch_related(
         Prefetch(
             "services",
-            queryset=VendorService.objects.filter(is_active=True).select_related("service"),
+            queryset=VendorService.objects.filter(is_active=True, service__is_active=True).select_related("service"),
             to_attr="active_services",
         )
     )

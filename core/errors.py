@@ -42,6 +42,11 @@ class Conflict(ApplicationError):
     default_message = _("The request conflicts with the current state.")
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code = 413
+    default_message = _("The upload is too large.")
+
+
 class Gone(ApplicationError):
     status_code = 410
     default_message = _("This is no longer available.")

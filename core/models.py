@@ -28,6 +28,13 @@ class Role(models.TextChoices):
 STAFF_ROLES = {Role.ONBOARD_MANAGER, Role.OPS_MANAGER, Role.SUPER_ADMIN}
 
 
+class MarketplaceUserManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        # `manage.py createsuperuser` makes a super_admin, so role-based checks agree with is_superuser.
+        extra_fields.setdefault("role", Role.SUPER_ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(_("email address"), blank=True)
@@ -36,7 +43,7 @@ class User(AbstractUser):
     phone_verified = models.BooleanField(default=False)
     email_verified = models.BooleanField(default=False)
 
-    objects = UserManager()
+    objects = MarketplaceUserManager()
 
     class Meta:
         constraints = [

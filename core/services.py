@@ -119,14 +119,21 @@ def user_update(*, user: User, actor: User, **changes) -> User:
             raise InvalidInput(fields={"phone": [_("An account with this phone number already exists.")]})
         old[field], new[field] = getattr(user, field), value
         setattr(user, field, value)
-    if "email" in new:
+    # A new address must be proved again; the same address in other letter case need not be.
+    if "email" in new and str(new["email"]).lower() != str(old["email"]).lower():
         user.email_verified = False
         new["email_verified"] = False
     if "phone" in new:
         user.phone_verified = False
         new["phone_verified"] = False
     if new:
-        user.save(update_fields=[*new.keys()])
+        try:
+            with transaction.atomic():
+                user.save(update_fields=[*new.keys()])
+        except IntegrityError:
+            # Lost a race with another account claiming the same e-mail or phone.
+            field = "email" if "email" in new else "phone"
+            raise InvalidInput(fields={field: [_("An account with this value already exists.")]}) from None
         audit_record(actor=actor, action="user.update", obj=user, old=old, new=new)
     return user
 

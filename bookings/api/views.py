@@ -64,9 +64,9 @@ class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         params.is_valid(raise_exception=True)
         service_ids = params.validated_data["service"]
         offered = dict(
-            VendorService.objects.filter(vendor=vendor, service_id__in=service_ids, is_active=True).values_list(
-                "service_id", "service__duration_minutes"
-            )
+            VendorService.objects.filter(
+                vendor=vendor, service_id__in=service_ids, is_active=True, service__is_active=True
+            ).values_list("service_id", "service__duration_minutes")
         )
         missing = [sid for sid in service_ids if sid not in offered]
         if missing:

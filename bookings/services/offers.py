@@ -31,6 +31,9 @@ from bookings.selectors import vendors_bookable, vendors_serving
 from bookings.services.common import platform_settings, transition, update_fields
 from bookings.services.promos import promo_release
 
+ROUND_VENDOR_CANCELLED = "vendor_cancelled"
+ROUND_RESCHEDULED = "rescheduled"
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -151,7 +154,10 @@ def offer_to_next_vendor(*, booking: Booking, now=None, actor=None) -> BookingOf
     now = now or timezone.now()
     config = platform_settings()
     round_offers = _round_offers(booking)
-    tried = set(booking.offers.values_list("vendor_id", flat=True))
+    # Not asked again in this round: who was already asked in it, and anyone who cancelled it.
+    tried = set(round_offers.values_list("vendor_id", flat=True)) | set(
+        booking.offers.filter(outcome=OfferOutcome.CANCELLED).values_list("vendor_id", flat=True)
+    )
     if round_offers.count() < config.max_offer_attempts:
         for candidate in _eligible_for_booking(booking, config, exclude_vendor_ids=tried, now=now):
             lock_vendors([candidate.vendor.pk])
@@ -181,8 +187,7 @@ def _vendor_still_free(vendor, booking, config):
 
 
 def _no_vendor_found(*, booking: Booking, now, actor):
-    vendor_cancelled = booking.events.filter(event="vendor_cancelled").exists()
-    if vendor_cancelled:
+    if booking.offer_round_reason == ROUND_VENDOR_CANCELLED:
         # §4: when a vendor cancelled and nobody takes the booking over, full refund.
         transition(
             booking=booking,
@@ -231,12 +236,24 @@ def booking_mark_ready(*, booking: Booking, now=None, actor=None) -> Booking:
     return booking
 
 
-def booking_reoffer(*, booking: Booking, now, actor, exclude_current=True) -> None:
-    """Start a new offer round for a locked booking (after a vendor cancellation or a reschedule
-    the vendor cannot take). Withdraws any open offer first."""
+def booking_reoffer(*, booking: Booking, now, actor, reason: str, prefer_vendor=None) -> None:
+    """Start a new offer round for a locked booking, after a vendor cancelled it
+    (``ROUND_VENDOR_CANCELLED``: if nobody takes it, it is cancelled with a full refund) or it was
+    rescheduled (``ROUND_RESCHEDULED``: if nobody takes it, ops assign it). Withdraws any open
+    offer first. ``prefer_vendor`` (locked, free at the time) gets the first offer of the round."""
     booking.offers.filter(outcome=OfferOutcome.PENDING).update(outcome=OfferOutcome.WITHDRAWN, responded_at=now)
-    update_fields(booking=booking, actor=actor, event="reoffer", fields={"vendor": None, "offer_round_started_at": now})
-    if booking.ready_at is not None:
+    update_fields(
+        booking=booking,
+        actor=actor,
+        event="reoffer",
+        note=reason,
+        fields={"vendor": None, "offer_round_started_at": now, "offer_round_reason": reason},
+    )
+    if booking.ready_at is None:
+        return
+    if prefer_vendor is not None:
+        _send_offer(booking=booking, vendor=prefer_vendor, config=platform_settings(), now=now, actor=actor)
+    else:
         offer_to_next_vendor(booking=booking, now=now, actor=actor)
 
 

@@ -26,7 +26,7 @@ from bookings.services.common import (
     update_fields,
 )
 from bookings.services.creation import _is_overlap_violation, validate_start
-from bookings.services.offers import booking_reoffer, offer_to_next_vendor
+from bookings.services.offers import ROUND_RESCHEDULED, ROUND_VENDOR_CANCELLED, booking_reoffer, offer_to_next_vendor
 from bookings.services.promos import promo_release
 from core.errors import InvalidInput
 from core.money import ZERO, money
@@ -242,7 +242,7 @@ def _vendor_cancel(*, booking, user, reason, now):
         now=now,
         fields={"confirmed_at": None},
     )
-    booking_reoffer(booking=booking, now=now, actor=user)
+    booking_reoffer(booking=booking, now=now, actor=user, reason=ROUND_VENDOR_CANCELLED)
     return booking
 
 
@@ -286,7 +286,7 @@ def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Boo
     vendor = booking.vendor
     keeps_vendor = False
     if vendor is not None:
-        lock_vendors([vendor.pk])
+        vendor = lock_vendors([vendor.pk])[str(vendor.pk)]
         keeps_vendor = vendor_can_take(vendor, scheduled_at, ends_at, config=config, exclude_booking_id=booking.pk)
     fields = {
         "scheduled_at": scheduled_at,
@@ -297,32 +297,36 @@ def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Boo
     note = f"{old_start.isoformat()} → {scheduled_at.isoformat()}"
     try:
         with transaction.atomic():
-            if keeps_vendor or vendor is None:
+            if booking.status == BookingStatus.CONFIRMED and keeps_vendor:
                 update_fields(booking=booking, actor=user, event="rescheduled", note=note, fields=fields)
-                if vendor is None and booking.ready_at is not None:
-                    # A new time starts a new round: the old one may have used up its attempts
-                    # (the booking was waiting for ops), and would then never reach a vendor.
-                    booking_reoffer(booking=booking, now=now, actor=user)
-            else:
+            elif booking.status == BookingStatus.CONFIRMED:
                 # The vendor is not free then: release them and offer the new time to others.
-                if booking.status == BookingStatus.CONFIRMED:
-                    BookingOffer.objects.filter(booking=booking, vendor=vendor, outcome=OfferOutcome.ACCEPTED).update(
-                        outcome=OfferOutcome.WITHDRAWN, responded_at=now
-                    )
-                    transition(
+                BookingOffer.objects.filter(booking=booking, vendor=vendor, outcome=OfferOutcome.ACCEPTED).update(
+                    outcome=OfferOutcome.WITHDRAWN, responded_at=now
+                )
+                transition(
+                    booking=booking,
+                    to_status=BookingStatus.PENDING,
+                    actor=user,
+                    event="rescheduled",
+                    note=note,
+                    now=now,
+                    fields={**fields, "confirmed_at": None, "vendor": None},
+                )
+                booking_reoffer(booking=booking, now=now, actor=user, reason=ROUND_RESCHEDULED)
+            else:
+                # Pending: an open offer was for the old time, so a new round starts (this also
+                # revives a booking whose old round used up its attempts and waited for ops). A
+                # vendor the customer chose gets the new time first if they can take it.
+                update_fields(booking=booking, actor=user, event="rescheduled", note=note, fields=fields)
+                if booking.ready_at is not None:
+                    booking_reoffer(
                         booking=booking,
-                        to_status=BookingStatus.PENDING,
-                        actor=user,
-                        event="rescheduled",
-                        note=note,
                         now=now,
-                        fields={**fields, "confirmed_at": None, "vendor": None},
+                        actor=user,
+                        reason=ROUND_RESCHEDULED,
+                        prefer_vendor=vendor if keeps_vendor and booking.vendor_chosen_by_customer else None,
                     )
-                else:
-                    update_fields(
-                        booking=booking, actor=user, event="rescheduled", note=note, fields={**fields, "vendor": None}
-                    )
-                booking_reoffer(booking=booking, now=now, actor=user)
     except IntegrityError as error:
         if _is_overlap_violation(error):
             raise SlotTaken() from None

@@ -21,7 +21,7 @@ from bookings.tests.conftest import NOW, ist
 from bookings.tests.factories import VendorServiceFactory
 from core.errors import InvalidInput
 from core.models import AuditLog
-from core.tests.factories import VendorFactory
+from core.tests.factories import CustomerFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -557,13 +557,21 @@ def test_reschedule_outside_the_vendors_hours_with_nobody_else_goes_to_ops(confi
     assert confirmed.scheduled_at == ist(5, 19)
 
 
-def test_reschedule_of_a_pending_booking_keeps_the_open_offer(booking, vendor):
+def test_reschedule_of_a_pending_booking_replaces_the_open_offer_with_one_for_the_new_time(booking, vendor):
+    # given: the vendor holds an open offer for the old time
+    old_offer = BookingOffer.objects.get(booking=booking)
+    # when
     reschedule(booking, ist(5, 14), now=NOW + 5 * MINUTE)
-
+    # then: the old offer is withdrawn and the vendor (still free) gets a fresh one, with a
+    # fresh deadline, for the new time
     booking.refresh_from_db()
+    old_offer.refresh_from_db()
     assert booking.status == BookingStatus.PENDING
     assert booking.vendor == vendor
-    assert BookingOffer.objects.get(booking=booking).outcome == OfferOutcome.PENDING
+    assert old_offer.outcome == OfferOutcome.WITHDRAWN
+    new_offer = BookingOffer.objects.get(booking=booking, outcome=OfferOutcome.PENDING)
+    assert new_offer.vendor == vendor
+    assert new_offer.expires_at == NOW + 5 * MINUTE + 15 * MINUTE
     assert accept(booking, vendor, now=NOW + 6 * MINUTE).status == BookingStatus.CONFIRMED
 
 
@@ -583,11 +591,15 @@ def test_reschedule_of_a_booking_waiting_for_ops_offers_it_again(make_booking, v
     VendorServiceFactory(vendor=newcomer, service=service)
     # when: the customer moves it to another day
     reschedule(booking, ist(5, 14))
-    # then: a new round of offers starts for the new time
+    # then: a new round of offers starts for the new time; vendors who declined the old time
+    # may be asked again about the new one
     booking.refresh_from_db()
-    assert booking.vendor == newcomer
+    assert booking.vendor is not None
     assert booking.needs_manual_assignment is False
-    assert BookingOffer.objects.get(booking=booking, vendor=newcomer).outcome == OfferOutcome.PENDING
+    open_offer = BookingOffer.objects.get(booking=booking, outcome=OfferOutcome.PENDING)
+    assert open_offer.vendor == booking.vendor
+    assert open_offer.sent_at >= booking.offer_round_started_at
+    assert booking.offer_round_reason == "rescheduled"
 
 
 @pytest.mark.parametrize(
@@ -615,3 +627,28 @@ def test_reschedule_refuses_a_naive_time(confirmed):
         reschedule(confirmed, datetime(2027, 3, 9, 14, 0))
 
     assert "scheduled_at" in caught.value.fields
+
+
+def test_a_later_round_after_a_vendor_cancellation_goes_to_ops_instead_of_cancelling(make_booking, vendor, service):
+    # given: vendor A accepts, then cancels; the re-offer reaches vendor B, who accepts
+    other = VendorFactory(display_name="Backup")
+    VendorServiceFactory(vendor=other, service=service)
+    customer = CustomerFactory()
+    booking = make_booking(start=ist(5, 10), vendor=vendor, customer=customer)
+    accept(booking, vendor)
+    booking_cancel(booking=booking, user=vendor.user, reason="Van broke down", now=NOW + 2 * MINUTE)
+    booking.refresh_from_db()
+    assert booking.vendor == other and booking.offer_round_reason == "vendor_cancelled"
+    accept(booking, other, now=NOW + 3 * MINUTE)
+    # and B is busy at the time the customer moves to
+    make_booking(start=ist(6, 10), vendor=other)
+    # when
+    reschedule_to = ist(6, 10)
+    booking_reschedule(booking=booking, user=customer, scheduled_at=reschedule_to, now=NOW + 4 * MINUTE)
+    # then: nobody can take the new time (A cancelled, B busy), so ops assign it; the earlier
+    # vendor cancellation does not turn this round's failure into a cancellation
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.PENDING
+    assert booking.vendor is None
+    assert booking.needs_manual_assignment is True
+    assert booking.offer_round_reason == "rescheduled"

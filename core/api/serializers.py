@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.errors import PayloadTooLarge
 from core.models import DocumentKind, Role, User, VendorDocument, VendorProfile, VendorTimeOff, validate_working_hours
 from core.validators import validate_e164, validate_pincode
 
@@ -176,7 +177,8 @@ class VendorDocumentSerializer(serializers.ModelSerializer):
 
     def validate_file(self, upload):
         if upload.size > MAX_DOCUMENT_BYTES:
-            raise serializers.ValidationError(_("A document may be at most 10 MB."))
+            # §10: too large is 413, not a field error.
+            raise PayloadTooLarge(_("A document may be at most 10 MB."))
         if sniff_document_type(upload) not in ALLOWED_DOCUMENT_TYPES:
             raise serializers.ValidationError(_("Upload a PDF, JPEG, PNG or WebP file."))
         return upload

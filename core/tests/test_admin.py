@@ -569,3 +569,12 @@ def test_five_failed_admin_logins_lock_the_account_but_not_others_from_the_same_
     response = client.post(LOGIN_URL, {"username": "opsone", "password": PASSWORD, "next": "/admin/"})
     assert response.status_code == 302
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_createsuperuser_makes_a_super_admin():
+    from django.core.management import call_command
+
+    call_command("createsuperuser", username="root2", email="root2@example.com", interactive=False, verbosity=0)
+    user = User.objects.get(username="root2")
+    assert user.is_superuser and user.is_staff
+    assert user.role == Role.SUPER_ADMIN

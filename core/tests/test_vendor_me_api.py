@@ -320,3 +320,12 @@ def test_another_vendors_time_off_is_404(client_for, vendor_api):
     assert VendorTimeOff.objects.filter(pk=theirs.pk).exists()
     assert vendor_api.get("/api/vendors/me/time-off/").json() == []
     assert vendor_api.delete("/api/vendors/me/time-off/999999/").status_code == 404
+
+
+def test_a_document_over_10_mb_is_refused_with_413_and_nothing_stored(vendor_api, vendor):
+    # a real PNG header followed by padding: the size decides before the content does
+    big = SimpleUploadedFile("scan.png", png_bytes() + b"\0" * (10 * 1024 * 1024), content_type="image/png")
+    response = vendor_api.post("/api/vendors/me/documents/", {"kind": "id_proof", "file": big}, format="multipart")
+    assert response.status_code == 413
+    assert "10 MB" in response.json()["detail"]
+    assert not VendorDocument.objects.filter(vendor=vendor).exists()
