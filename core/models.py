@@ -343,3 +343,24 @@ class SystemSettings(models.Model):
     def load(cls):
         obj, _created = cls.objects.get_or_create(id=1)
         return obj
+
+
+class Notification(models.Model):
+    """Something we told a user. Stored for the in-app list and pushed on ``ws/notifications/``;
+    SMS and e-mail copies are sent according to the user's preferences."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=60)
+    title = models.CharField(max_length=200)
+    body = models.TextField(max_length=2000)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.kind} → {self.user_id}"

@@ -7,17 +7,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "marketplace.settings.base")
 # Django must be set up before anything imports models (the routing does).
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from core.ws_auth import WebSocketAuthStack, origin_checked  # noqa: E402
 from marketplace.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": origin_checked(WebSocketAuthStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

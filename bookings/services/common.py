@@ -4,6 +4,7 @@ and the errors."""
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bookings.events import booking_changed
 from bookings.models import ALLOWED_TRANSITIONS, Booking, BookingEvent, BookingOffer
 from core.audit import audit_record
 from core.errors import Conflict, Forbidden, NotFound
@@ -99,6 +100,7 @@ def transition(
 def update_fields(*, booking: Booking, actor, event: str, note: str = "", fields: dict) -> Booking:
     """Change fields of a locked booking without a status change, with timeline and audit."""
     old = {name: getattr(booking, name) for name in fields}
+    previous_vendor_id = booking.vendor_id
     for name, value in fields.items():
         setattr(booking, name, value)
     booking.save(update_fields=[*fields.keys(), "updated_at"])
@@ -106,6 +108,7 @@ def update_fields(*, booking: Booking, actor, event: str, note: str = "", fields
         booking=booking, actor=actor, event=event, from_status=booking.status, to_status=booking.status, note=note
     )
     audit_record(actor=actor, action=f"booking.{event}", obj=booking, old=old, new=fields)
+    booking_changed(booking, event=event, note=note, previous_vendor_id=previous_vendor_id)
     return booking
 
 

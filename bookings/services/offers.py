@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings.availability import vendor_calendars, within_working_hours
+from bookings.events import offer_sent
 from bookings.locks import lock_booking, lock_vendors
 from bookings.models import (
     SLOT_HOLDING_STATUSES,
@@ -144,6 +145,7 @@ def _send_offer(*, booking: Booking, vendor, config, now, score=None, actor=None
     )
     fields = {"vendor": vendor, "needs_manual_assignment": False}
     update_fields(booking=booking, actor=actor, event="offered", note=vendor.display_name, fields=fields)
+    offer_sent(offer)
     return offer
 
 

@@ -167,3 +167,24 @@ def test_in_process_scheduler_runs_the_periodic_jobs(settings):
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+@pytest.mark.django_db
+def test_every_demo_role_signs_in_where_it_works(api_client):
+    from django.test import Client
+
+    from core.demo_data import DEMO_ACCOUNTS, seed_demo
+
+    seed_demo()
+    for role, email, password, *_ in DEMO_ACCOUNTS:
+        # everyone can get API tokens with the printed password
+        login = api_client.post("/auth/login/", {"username": email, "password": password}, format="json")
+        assert login.status_code == 200, (role, login.content)
+        assert login.json()["user"]["role"] == role
+        # only staff get into the admin
+        browser = Client()
+        response = browser.post(
+            "/admin/login/?next=/admin/", {"username": email.split("@")[0], "password": password}, follow=True
+        )
+        in_admin = response.request["PATH_INFO"] == "/admin/"
+        assert in_admin == (role in {Role.ONBOARD_MANAGER, Role.OPS_MANAGER, Role.SUPER_ADMIN}), role
