@@ -56,7 +56,8 @@ def job_message(kind: str, booking, *, expires_at=None, reason: str = "") -> dic
 def booking_changed(booking, *, event: str, note: str = "", previous_vendor_id=None) -> None:
     """A booking's state or schedule changed: tell its socket and the vendor(s) concerned."""
     publish_on_commit(booking_group(booking.pk), booking_message(booking, event=event, note=note))
-    if booking.vendor_id and event != "offered":  # a new offer travels as job.offer (offer_sent)
+    # While a booking is pending its vendor hears only of offers (job.offer) and withdrawals.
+    if booking.vendor_id and booking.status != "pending":
         publish_on_commit(vendor_jobs_group(booking.vendor_id), job_message("job.update", booking))
     if previous_vendor_id and previous_vendor_id != booking.vendor_id:
         publish_on_commit(vendor_jobs_group(previous_vendor_id), job_message("job.withdrawn", booking, reason=event))

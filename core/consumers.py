@@ -1,6 +1,9 @@
 """WebSocket consumers of core, and the base every consumer shares (ARCHITECTURE §8)."""
 
+import json
+
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.serializers.json import DjangoJSONEncoder
 
 from core.realtime import user_group
 
@@ -46,6 +49,10 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs):
         # Clients only listen on these sockets (chat adds a message type in its own issue).
         await self.send_json({"type": "error", "detail": "This socket does not accept messages."})
+
+    @classmethod
+    async def encode_json(cls, content):
+        return json.dumps(content, cls=DjangoJSONEncoder)
 
     async def push(self, event):
         await self.send_json(event["message"])

@@ -407,7 +407,7 @@ class BookingSerializer(serializers.ModelSerializer):
         if not offers:
             return None
         offer = offers[-1]
-        return {"outcome": offer.outcome, "sent_at": offer.sent_at, "expires_at": offer.expires_at}
+        return OfferSerializer(offer).data
 
 
 class BookingDetailSerializer(BookingSerializer):

@@ -88,24 +88,24 @@ def transition(
     stamp = STATUS_TIMESTAMPS.get(to_status)
     if stamp:
         changes[stamp] = now
-    old = {name: getattr(booking, name) for name in changes}
-    for name, value in changes.items():
-        setattr(booking, name, value)
-    booking.save(update_fields=[*changes.keys(), "updated_at"])
-    record_event(booking=booking, actor=actor, event=event, from_status=from_status, to_status=to_status, note=note)
-    audit_record(actor=actor, action=f"booking.{event}", obj=booking, old=old, new=changes)
-    return booking
+    return _save_change(booking=booking, actor=actor, event=event, note=note, fields=changes, from_status=from_status)
 
 
 def update_fields(*, booking: Booking, actor, event: str, note: str = "", fields: dict) -> Booking:
     """Change fields of a locked booking without a status change, with timeline and audit."""
+    return _save_change(booking=booking, actor=actor, event=event, note=note, fields=fields, from_status=booking.status)
+
+
+def _save_change(*, booking: Booking, actor, event: str, note: str, fields: dict, from_status: str) -> Booking:
+    """Save ``fields`` on a locked booking, write its timeline event and audit entry, and
+    publish the change after commit."""
     old = {name: getattr(booking, name) for name in fields}
     previous_vendor_id = booking.vendor_id
     for name, value in fields.items():
         setattr(booking, name, value)
     booking.save(update_fields=[*fields.keys(), "updated_at"])
     record_event(
-        booking=booking, actor=actor, event=event, from_status=booking.status, to_status=booking.status, note=note
+        booking=booking, actor=actor, event=event, from_status=from_status, to_status=booking.status, note=note
     )
     audit_record(actor=actor, action=f"booking.{event}", obj=booking, old=old, new=fields)
     booking_changed(booking, event=event, note=note, previous_vendor_id=previous_vendor_id)
