@@ -1,18 +1,22 @@
 """Read queries for the catalog, vendors and bookings."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db.models import (
     Exists,
     F,
     FloatField,
+    Min,
     OuterRef,
     Prefetch,
     Q,
+    Subquery,
     Value,
 )
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
+from bookings.availability import vendors_free_on
 from bookings.models import Booking, BookingOffer, Service, VendorService
 from core.geo import EARTH_RADIUS_KM, pincode_coordinates
 from core.models import OnboardingStatus, Role, VendorPincode, VendorProfile
@@ -128,10 +132,6 @@ def vendor_search(
 
     ``price`` is the vendor's price for ``service`` (or their cheapest service without one);
     ``available_on`` keeps vendors with at least one free slot that day for the service's length."""
-    from datetime import timedelta
-
-    from django.db.models import Min, OuterRef, Subquery
-
     queryset = vendors_serving(
         vendors_bookable(),
         service_ids=[service] if service else [],
@@ -156,27 +156,10 @@ def vendor_search(
     if max_price is not None:
         queryset = queryset.filter(price__lte=max_price)
     if available_on is not None:
-        from bookings.availability import free_slots, vendor_calendars
-
-        duration = timedelta(
-            minutes=Service.objects.filter(pk=service).values_list("duration_minutes", flat=True).first() or 60
-        )
-        weekday = str(available_on.weekday())
-        candidates = [v for v in queryset.filter(working_hours__has_key=weekday) if v.working_hours.get(weekday)]
-        from bookings.availability import local_instant, platform_zone
-        from core.models import SystemSettings
-
-        config = SystemSettings.load()
-        zone = platform_zone()
-        day_start = local_instant(available_on, 0, zone) or local_instant(available_on, 60, zone)
-        day_end = day_start + timedelta(days=1, hours=2)
-        calendars = vendor_calendars([v.pk for v in candidates], day_start - timedelta(hours=12), day_end)
-        free_ids = [
-            v.pk
-            for v in candidates
-            if free_slots(v, available_on, duration, calendar=calendars[str(v.pk)], config=config, now=now)
-        ]
-        queryset = queryset.filter(pk__in=free_ids)
+        minutes = Service.objects.filter(pk=service).values_list("duration_minutes", flat=True).first() or 60
+        weekday_workers = queryset.filter(working_hours__has_key=str(available_on.weekday()))
+        free = vendors_free_on(weekday_workers, available_on, timedelta(minutes=minutes), now=now)
+        queryset = queryset.filter(pk__in=[v.pk for v in free])
     order = {
         "rating": ["rating_avg", "rating_count"],
         "-rating": ["-rating_avg", "-rating_count"],

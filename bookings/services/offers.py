@@ -17,7 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from bookings.availability import vendor_calendars, within_working_hours
+from bookings.availability import vendor_calendars, vendor_can_take, within_working_hours
 from bookings.events import offer_sent
 from bookings.locks import lock_booking, lock_vendors
 from bookings.models import (
@@ -162,12 +162,15 @@ def offer_to_next_vendor(*, booking: Booking, now=None, actor=None) -> BookingOf
     )
     if round_offers.count() < config.max_offer_attempts:
         for candidate in _eligible_for_booking(booking, config, exclude_vendor_ids=tried, now=now):
-            lock_vendors([candidate.vendor.pk])
-            # Re-check under the vendor's lock: another booking may have just taken the time.
-            if _vendor_still_free(candidate.vendor, booking, config):
+            # Re-check under the vendor's lock, on the fresh row: another booking may have just
+            # taken the time, or the vendor may have gone unavailable.
+            vendor = lock_vendors([candidate.vendor.pk])[str(candidate.vendor.pk)]
+            if vendor_can_take(
+                vendor, booking.scheduled_at, booking.ends_at, config=config, exclude_booking_id=booking.pk
+            ):
                 return _send_offer(
                     booking=booking,
-                    vendor=candidate.vendor,
+                    vendor=vendor,
                     config=config,
                     now=now,
                     score=candidate.score,
@@ -175,17 +178,6 @@ def offer_to_next_vendor(*, booking: Booking, now=None, actor=None) -> BookingOf
                 )
     _no_vendor_found(booking=booking, now=now, actor=actor)
     return None
-
-
-def _vendor_still_free(vendor, booking, config):
-    buffer = timedelta(minutes=config.travel_buffer_minutes)
-    calendar = vendor_calendars(
-        [vendor.pk],
-        booking.scheduled_at - buffer,
-        booking.blocked_until + buffer,
-        exclude_booking_id=booking.pk,
-    )[str(vendor.pk)]
-    return calendar.is_free(booking.scheduled_at, booking.ends_at, buffer)
 
 
 def _no_vendor_found(*, booking: Booking, now, actor):
