@@ -388,3 +388,40 @@ class PromoRedemption(models.Model):
 
     def __str__(self):
         return f"{self.promo} on {self.booking}"
+
+
+class ReminderKind(models.TextChoices):
+    DAY_BEFORE = "24h", _("24 hours before")
+    HOUR_BEFORE = "1h", _("1 hour before")
+
+
+class ReminderRecipient(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    VENDOR = "vendor", _("Vendor")
+
+
+class BookingReminder(models.Model):
+    """A reminder that went out: the marker that makes each one go out once per person.
+
+    The unique constraint, not an ``exists()`` check, is the guard: a sweep inserts the marker
+    first and tells the person only when the insert succeeded. It is keyed on the person rather
+    than the role so that a vendor who takes a booking over still gets the reminders the previous
+    vendor already had, while the customer never gets one twice (bookings/services/reminders.py).
+    """
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=3, choices=ReminderKind.choices)
+    recipient = models.CharField(max_length=10, choices=ReminderRecipient.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The start the reminder announced (a later reschedule does not change it).
+    starts_at = models.DateTimeField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["booking", "kind", "user"], name="booking_reminder_once_per_person")
+        ]
+
+    def __str__(self):
+        return f"{self.booking} {self.kind} → {self.recipient}"

@@ -1,17 +1,23 @@
-"""Periodic booking jobs. Thin: each calls one service, which is idempotent and claims rows
-with SKIP LOCKED, so overlapping runs are harmless."""
+"""Periodic booking jobs (CELERY_BEAT_SCHEDULE). Thin: each calls one service, which is idempotent
+and claims its rows with SKIP LOCKED, so overlapping or redelivered runs are harmless."""
 
 from celery import shared_task
 
 from bookings.services.offers import expire_due_offers
+from bookings.services.reminders import send_due_reminders
 from bookings.services.transitions import expire_stale_bookings
 
 
-@shared_task(acks_late=True)
+@shared_task(name="bookings.tasks.expire_booking_offers")
 def expire_booking_offers():
     return expire_due_offers()
 
 
-@shared_task(acks_late=True, name="bookings.tasks.expire_stale_bookings")
+@shared_task(name="bookings.tasks.expire_stale_bookings")
 def expire_stale_bookings_task():
     return expire_stale_bookings()
+
+
+@shared_task(name="bookings.tasks.send_booking_reminders")
+def send_booking_reminders():
+    return send_due_reminders()

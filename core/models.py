@@ -42,6 +42,9 @@ class User(AbstractUser):
     phone = models.CharField(_("phone"), max_length=16, blank=True, default="", validators=[validate_e164])
     phone_verified = models.BooleanField(default=False)
     email_verified = models.BooleanField(default=False)
+    # Channel preferences for notifications (the in-app list is always kept).
+    notify_sms = models.BooleanField(_("SMS notifications"), default=True)
+    notify_email = models.BooleanField(_("e-mail notifications"), default=True)
 
     objects = MarketplaceUserManager()
 
@@ -364,3 +367,93 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.kind} → {self.user_id}"
+
+
+class DeliveryChannel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    EMAIL = "email", _("E-mail")
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class NotificationDelivery(models.Model):
+    """One SMS or e-mail copy of a notification (or a one-time code, which has no notification),
+    and what became of it. The row is the send's idempotency guard: a task claims it while it is
+    ``pending`` (or ``sending`` with a lapsed lease), so running the task twice never sends twice.
+    ``failed`` rows are for ops: ``last_error``/``error_code`` say why."""
+
+    id = models.BigAutoField(primary_key=True)
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=10, choices=DeliveryChannel.choices)
+    kind = models.CharField(max_length=60)
+    # The phone number or e-mail address at the time of sending.
+    to = models.CharField(max_length=254)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    provider_id = models.CharField(max_length=255, blank=True)
+    error_code = models.CharField(max_length=20, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = _("notification deliveries")
+        indexes = [models.Index(fields=["status", "updated_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "channel"],
+                condition=models.Q(notification__isnull=False),
+                name="delivery_one_per_notification_channel",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.channel} {self.kind} → {self.to} ({self.status})"
+
+
+class PhoneOTP(models.Model):
+    """A one-time code sent to a phone number (ARCHITECTURE §11). Only a keyed hash of the code
+    is stored; the plain code exists in the SMS alone."""
+
+    id = models.BigAutoField(primary_key=True)
+    phone = models.CharField(max_length=16, validators=[validate_e164])
+    code_hash = models.CharField(max_length=64)
+    salt = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    # Set when a newer code was sent to the same number: only the newest code counts.
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    delivery = models.OneToOneField(
+        NotificationDelivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="otp"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("phone one-time code")
+        indexes = [models.Index(fields=["phone", "created_at"])]
+
+    def __str__(self):
+        return f"OTP {self.phone} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class PhoneOTPLock(models.Model):
+    """One row per phone number that has asked for a code. Sends for a number lock its row, so
+    the per-hour send limit counted on ``PhoneOTP`` holds under concurrent requests, even for a
+    number with no code yet (there is no other row to lock then)."""
+
+    phone = models.CharField(max_length=16, unique=True)
+
+    def __str__(self):
+        return self.phone

@@ -103,7 +103,7 @@ def user_set_role(*, user: User, role: str, actor: User) -> User:
     return user
 
 
-USER_EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone")
+USER_EDITABLE_FIELDS = ("first_name", "last_name", "email", "phone", "notify_sms", "notify_email")
 
 
 @transaction.atomic

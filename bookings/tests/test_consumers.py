@@ -111,7 +111,9 @@ async def test_booking_socket_authenticates_by_session_cookie(layer):
     await communicator.disconnect()
 
 
-@pytest.mark.parametrize("path", ["/ws/bookings/00000000-0000-0000-0000-000000000000/", "/ws/notifications/", "/ws/vendor/jobs/"])
+@pytest.mark.parametrize(
+    "path", ["/ws/bookings/00000000-0000-0000-0000-000000000000/", "/ws/notifications/", "/ws/vendor/jobs/"]
+)
 async def test_no_credentials_close_with_4401(layer, path):
     communicator, connected = await connect(path)
     assert connected  # accepted first, so the browser sees the close code, not a bare 403
@@ -148,7 +150,9 @@ async def test_only_vendors_may_follow_the_job_feed(layer):
 async def test_a_cross_site_browser_socket_is_refused(layer):
     _, _, customer = await make_world()
     communicator = WebsocketCommunicator(
-        APPLICATION, f"/ws/notifications/?token={await token_for(customer)}", headers=[(b"origin", b"https://evil.example")]
+        APPLICATION,
+        f"/ws/notifications/?token={await token_for(customer)}",
+        headers=[(b"origin", b"https://evil.example")],
     )
     connected, _ = await communicator.connect()
     assert not connected

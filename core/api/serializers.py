@@ -37,6 +37,8 @@ class UserSerializer(serializers.ModelSerializer):
             "phone",
             "phone_verified",
             "email_verified",
+            "notify_sms",
+            "notify_email",
         ]
         read_only_fields = fields
 
@@ -53,6 +55,8 @@ class UserUpdateSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, max_length=254)
     phone = serializers.CharField(max_length=16, required=False, allow_blank=True, validators=[validate_e164])
+    notify_sms = serializers.BooleanField(required=False, help_text=_("Send SMS copies of notifications."))
+    notify_email = serializers.BooleanField(required=False, help_text=_("Send e-mail copies of notifications."))
 
 
 class RegisterSerializer(serializers.Serializer):

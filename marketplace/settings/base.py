@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -52,6 +53,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Idempotency-Key on POSTs (payments/idempotency.py): after the session user is known.
+    "payments.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.middleware.RequestContextMiddleware",
@@ -234,20 +237,77 @@ CURRENCY = env_str("CURRENCY", "INR")
 
 # --- Background work ----------------------------------------------------------------------------
 # Without Redis the app runs in one process: Celery tasks execute eagerly and the in-process
-# scheduler (core/scheduler.py, started by asgi.py) fires the periodic jobs below.
+# scheduler (core/scheduler.py, started by asgi.py) fires CELERY_BEAT_SCHEDULE below. With Redis,
+# separate `celery worker` and `celery beat` processes do (README, "Background jobs").
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://")
-CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Nothing reads task results: state lives in the database, so no result backend.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# At-least-once delivery: a message is acknowledged only after its task ran, and is handed back
+# to the queue when the worker process dies mid-task. Every task is therefore idempotent (it
+# re-reads and claims its rows, and unique constraints stop double effects).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# With late acks a worker losing the broker connection cannot ack the tasks it runs; they are
+# redelivered anyway, so stop them rather than finish them twice (Celery 6's default).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# One message reserved per process: a reserved message is unacked too and would wait out a
+# long task on a busy worker instead of going to an idle one.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_EVENT_SERIALIZER = "json"
+# The sweeps work in bounded batches and finish in seconds; a task past the soft limit gets
+# SoftTimeLimitExceeded (its transaction rolls back), past the hard limit its process is killed.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
+# Redis redelivers a message not acknowledged within the visibility timeout to another worker. It
+# must outlast the longest task, and every retry countdown (a retry is a message with an ETA, and
+# Redis redelivers ETA messages waiting longer than this too) — which is also why no job is ever
+# scheduled days ahead with an ETA: periodic sweeps find due rows instead.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if not CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "Celery limits must satisfy soft time limit < hard time limit < broker visibility timeout."
+    )
 CELERY_TIMEZONE = "UTC"
+# Task modules outside the installed apps (the apps' tasks.py are autodiscovered).
+CELERY_IMPORTS = ["marketplace.tasks"]
+# Every entry is an idempotent sweep, safe to overlap with itself. Interval entries also drive the
+# in-process scheduler; the daily one is a crontab so that restarting beat never postpones it.
 CELERY_BEAT_SCHEDULE = {
-    "expire-booking-offers": {"task": "bookings.tasks.expire_booking_offers", "schedule": 30.0},
+    "expire-booking-offers": {"task": "bookings.tasks.expire_booking_offers", "schedule": 60.0},
     "expire-stale-bookings": {"task": "bookings.tasks.expire_stale_bookings", "schedule": 60.0},
+    "send-booking-reminders": {"task": "bookings.tasks.send_booking_reminders", "schedule": 60.0},
+    "flush-expired-tokens": {
+        "task": "marketplace.tasks.flush_expired_tokens",
+        # 21:40 UTC is 03:10 in Asia/Kolkata, the quietest hour.
+        "schedule": crontab(hour=21, minute=40),
+    },
 }
 IN_PROCESS_SCHEDULER = env_bool("IN_PROCESS_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
+
+# --- SMS and e-mail (ARCHITECTURE §2: console in the embedded default) -------------------------
+# SMS_BACKEND: "console" (written to the log), "twilio" (the Messages API through the twilio SDK),
+# or the dotted path of a core.sms.SMSBackend subclass.
+SMS_BACKEND = env_str("SMS_BACKEND", "console")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")  # or, instead of one number:
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID", "")
+# Tests point the real SDK at a local fake of the Twilio API; empty means api.twilio.com.
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL", "")
+TWILIO_TIMEOUT_SECONDS = env_int("TWILIO_TIMEOUT_SECONDS", 10)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HomeServe <no-reply@homeserve.example>")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15)
+# Re-dispatch SMS/e-mail copies whose task was lost (core.notifications.deliveries_requeue_stuck).
+CELERY_BEAT_SCHEDULE["requeue-stuck-deliveries"] = {"task": "core.tasks.requeue_stuck_deliveries", "schedule": 300.0}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

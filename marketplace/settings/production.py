@@ -29,10 +29,27 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HomeServe <no-reply@homeserve.example>")
 
+# SMS: with SMS_BACKEND=twilio the credentials and a sender are required (no defaults), and the
+# SDK always talks to Twilio itself (the API base override exists for tests only).
+TWILIO_API_BASE_URL = ""
+if SMS_BACKEND == "twilio":  # noqa: F405
+    TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+    if not (TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID):  # noqa: F405
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID.")
+
 # The embedded defaults (SQLite, in-memory layer, eager tasks) are for one process only.
 if not DATABASE_URL or not REDIS_URL:  # noqa: F405
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("DATABASE_URL and REDIS_URL must be set in production.")
+# Background work runs in `celery worker` processes fed by one `celery beat`, never in the web
+# process: no eager tasks, no scheduler thread (one per web worker would multiply every job).
 IN_PROCESS_SCHEDULER = False
 CELERY_TASK_ALWAYS_EAGER = False
+if CELERY_BROKER_URL.startswith("memory://"):  # noqa: F405
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CELERY_BROKER_URL must name a real broker in production (it defaults to REDIS_URL).")
