@@ -14,6 +14,7 @@ from bookings.models import (
     BookingEvent,
     BookingLine,
     BookingOffer,
+    BookingReminder,
     PromoCode,
     PromoRedemption,
     Service,
@@ -271,3 +272,11 @@ class PromoRedemptionAdmin(ReadOnlyAdmin):
     list_filter = ("released",)
     search_fields = ("=promo__code", "=booking__booking_number", "user__email")
     date_hierarchy = "created_at"
+
+
+@admin.register(BookingReminder)
+class BookingReminderAdmin(ReadOnlyAdmin):
+    list_display = ("sent_at", "booking", "kind", "user")
+    list_filter = ("kind",)
+    search_fields = ("booking__booking_number",)
+    list_select_related = ("booking", "user")

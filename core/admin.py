@@ -21,6 +21,8 @@ from core.audit import audit_record
 from core.models import (
     Address,
     AuditLog,
+    Notification,
+    NotificationDelivery,
     Role,
     SystemSettings,
     User,
@@ -454,3 +456,35 @@ class SystemSettingsAdmin(admin.ModelAdmin):
                     old={field: form.initial.get(field) for field in changed} if change else {},
                     new={field: form.cleaned_data[field] for field in changed},
                 )
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Listed and viewed with the view permission; never added, changed or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ViewOnlyAdmin):
+    list_display = ("created_at", "user", "kind", "title", "read_at")
+    list_filter = ("kind", ("read_at", admin.EmptyFieldListFilter))
+    search_fields = ("title", "user__email", "user__username")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(ViewOnlyAdmin):
+    """SMS and e-mail copies; a failed one is where ops look when someone says "I got nothing"."""
+
+    list_display = ("created_at", "channel", "kind", "to", "status", "attempts", "error_code", "sent_at")
+    list_filter = ("status", "channel", "kind")
+    search_fields = ("to", "provider_id", "error_code")
+    date_hierarchy = "created_at"

@@ -39,6 +39,9 @@ MODELS = (
     "bookings.booking",
     "bookings.promocode",
     "bookings.promoredemption",
+    "bookings.bookingreminder",
+    "core.notification",
+    "core.notificationdelivery",
 )
 # The changelists each staff role may open (§3); every other one answers 403.
 ALLOWED_CHANGELISTS = {

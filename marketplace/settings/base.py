@@ -289,6 +289,12 @@ CELERY_BEAT_SCHEDULE = {
         # 21:40 UTC is 03:10 in Asia/Kolkata, the quietest hour.
         "schedule": crontab(hour=21, minute=40),
     },
+    # Re-dispatch SMS/e-mail copies whose task was lost (core.notifications.deliveries_requeue_stuck).
+    "requeue-stuck-deliveries": {"task": "core.tasks.requeue_stuck_deliveries", "schedule": 300.0},
+    "purge-idempotency-records": {
+        "task": "payments.tasks.purge_idempotency_records",
+        "schedule": crontab(minute=25),  # hourly: records bind their key for 24 h only
+    },
 }
 IN_PROCESS_SCHEDULER = env_bool("IN_PROCESS_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
 
@@ -306,8 +312,6 @@ TWILIO_TIMEOUT_SECONDS = env_int("TWILIO_TIMEOUT_SECONDS", 10)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HomeServe <no-reply@homeserve.example>")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15)
-# Re-dispatch SMS/e-mail copies whose task was lost (core.notifications.deliveries_requeue_stuck).
-CELERY_BEAT_SCHEDULE["requeue-stuck-deliveries"] = {"task": "core.tasks.requeue_stuck_deliveries", "schedule": 300.0}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {
