@@ -33,3 +33,20 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.owner} {self.key}"
+
+
+class FakeGatewayObject(models.Model):
+    """The fake gateway's own storage (payments/gateways/fake.py): the intents, refunds and
+    transfers it "holds", as Stripe would on its side. Nothing of ours reads these rows directly."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    kind = models.CharField(max_length=30)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "created_at"])]
+
+    def __str__(self):
+        return self.id
