@@ -1,6 +1,11 @@
+import uuid
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from core.models import MONEY_DIGITS, MONEY_PLACES
 
 
 class IdempotencyRecord(models.Model):
@@ -50,3 +55,96 @@ class FakeGatewayObject(models.Model):
 
     def __str__(self):
         return self.id
+
+
+class AttemptStatus(models.TextChoices):
+    """§6. ``card_saved`` is ours: a booking more than 3 days out only saves the card at checkout
+    (a SetupIntent); the authorisation follows 24 h before the start as a new step forward."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_ACTION = "requires_action"
+    CARD_SAVED = "card_saved"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+# Forward-only (§6): a status may only move to one of higher rank; cancelled and failed end an
+# attempt from any status before capture. A late or repeated webhook can therefore never move an
+# attempt back.
+ATTEMPT_STATUS_RANK = {
+    AttemptStatus.REQUIRES_PAYMENT_METHOD: 0,
+    AttemptStatus.REQUIRES_ACTION: 1,
+    AttemptStatus.CARD_SAVED: 2,
+    AttemptStatus.AUTHORIZED: 3,
+    AttemptStatus.CAPTURED: 4,
+    AttemptStatus.PARTIALLY_REFUNDED: 5,
+    AttemptStatus.REFUNDED: 6,
+}
+ATTEMPT_TERMINAL = {AttemptStatus.REFUNDED, AttemptStatus.CANCELLED, AttemptStatus.FAILED}
+ATTEMPT_ACTIVE = {
+    AttemptStatus.REQUIRES_PAYMENT_METHOD,
+    AttemptStatus.REQUIRES_ACTION,
+    AttemptStatus.CARD_SAVED,
+    AttemptStatus.AUTHORIZED,
+    AttemptStatus.CAPTURED,
+    AttemptStatus.PARTIALLY_REFUNDED,
+}
+
+
+class PaymentAttempt(models.Model):
+    """One try at paying for a booking (§6). A booking has one or more; at most one is active
+    (a declined card ends its attempt and the customer retries with a new one)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey("bookings.Booking", on_delete=models.PROTECT, related_name="payment_attempts")
+    method = models.CharField(max_length=10, choices=[("card", "Card"), ("cash", "Cash")])
+    status = models.CharField(
+        max_length=30, choices=AttemptStatus.choices, default=AttemptStatus.REQUIRES_PAYMENT_METHOD
+    )
+    is_active = models.BooleanField(default=True)
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    currency = models.CharField(max_length=3)
+    amount_captured = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=Decimal("0"))
+    amount_refunded = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, default=Decimal("0"))
+    gateway = models.CharField(max_length=20, blank=True)
+    gateway_intent_id = models.CharField(max_length=100, blank=True)
+    gateway_setup_intent_id = models.CharField(max_length=100, blank=True)
+    gateway_customer_id = models.CharField(max_length=100, blank=True)
+    gateway_payment_method_id = models.CharField(max_length=100, blank=True)
+    client_secret = models.CharField(max_length=200, blank=True)
+    failure_code = models.CharField(max_length=60, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["booking"], condition=models.Q(is_active=True), name="payment_one_active_attempt_per_booking"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_intent_id"],
+                condition=~models.Q(gateway_intent_id=""),
+                name="payment_intent_id_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0, amount_captured__gte=0, amount_refunded__gte=0),
+                name="payment_amounts_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_captured__lte=models.F("amount"))
+                & models.Q(amount_refunded__lte=models.F("amount_captured")),
+                name="payment_refund_lte_captured_lte_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.booking_id} {self.method} {self.status}"
