@@ -89,6 +89,10 @@ def test_production_settings_pass_check_deploy():
         "ALLOWED_HOSTS": "homeserve.example",
         "DATABASE_URL": "postgres://homeserve@db.internal:5432/homeserve",
         "REDIS_URL": "redis://cache.internal:6379/0",
+        "PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12),
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_" + secrets.token_hex(12),
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(12),
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

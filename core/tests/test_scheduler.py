@@ -77,7 +77,8 @@ def test_the_offer_timeouts_run_every_minute_and_the_token_flush_daily():
 
 def test_the_in_process_scheduler_fires_a_daily_entry_once_when_its_time_comes():
     # given: a crontab job on a clock the test moves
-    clock = {"now": timezone.now()}
+    # A fixed time of day: from 10:00 one day on crosses 03:00 exactly once, one more hour does not.
+    clock = {"now": timezone.now().replace(hour=10, minute=0, second=0, microsecond=0)}
     runs = []
 
     class Probe:
@@ -119,6 +120,7 @@ def test_production_runs_a_real_worker_and_beat_never_eager_tasks_or_the_thread(
         "ALLOWED_HOSTS": "homeserve.example",
         "DATABASE_URL": "postgres://homeserve@db.internal:5432/homeserve",
         "REDIS_URL": "redis://cache.internal:6379/0",
+        "PAYMENT_GATEWAY": "fake",
         "CELERY_TASK_ALWAYS_EAGER": "1",
         "IN_PROCESS_SCHEDULER": "1",
     }

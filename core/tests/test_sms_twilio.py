@@ -158,6 +158,7 @@ def _production_check(**extra):
         "ALLOWED_HOSTS": "homeserve.example",
         "DATABASE_URL": "postgres://homeserve@db.internal:5432/homeserve",
         "REDIS_URL": "redis://cache.internal:6379/0",
+        "PAYMENT_GATEWAY": "fake",
         **extra,
     }
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID"):

@@ -313,6 +313,21 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.Emai
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "HomeServe <no-reply@homeserve.example>")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15)
 
+# --- Payments (ARCHITECTURE §6; payments/gateways/) --------------------------------------------
+# PAYMENT_GATEWAY: "fake" (Stripe test mode simulated in-process, the embedded default) or
+# "stripe" (the real stripe SDK).
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "fake")
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
+# Webhook signatures (Stripe-Signature). The fake gateway checks the same scheme with this secret;
+# production.py removes the default.
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_embedded-default-not-secret")
+# Tests point the real SDK at a local fake of Stripe's API; production forces the default.
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 30)
+# The SDK retries timeouts, refused connections, 409 and 5xx itself, with the same idempotency key.
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -40,6 +40,22 @@ if SMS_BACKEND == "twilio":  # noqa: F405
 
         raise ImproperlyConfigured("SMS_BACKEND=twilio needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID.")
 
+# Payments: with PAYMENT_GATEWAY=stripe the keys and the webhook secret are required (no defaults),
+# and the SDK always talks to Stripe itself (the API base override exists for tests only). The
+# embedded webhook secret never reaches production: unset, every webhook is refused.
+# The gateway is a deliberate choice in production: no silent fall-back to the fake one.
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY")
+if PAYMENT_GATEWAY not in {"fake", "stripe"}:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("PAYMENT_GATEWAY must be 'stripe' (or 'fake' for a demo deployment).")
+STRIPE_API_BASE = "https://api.stripe.com"
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+if PAYMENT_GATEWAY == "stripe":
+    STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+
 # The embedded defaults (SQLite, in-memory layer, eager tasks) are for one process only.
 if not DATABASE_URL or not REDIS_URL:  # noqa: F405
     from django.core.exceptions import ImproperlyConfigured
