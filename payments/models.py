@@ -148,3 +148,30 @@ class PaymentAttempt(models.Model):
 
     def __str__(self):
         return f"{self.booking_id} {self.method} {self.status}"
+
+
+class WebhookEvent(models.Model):
+    """A gateway event as received (§6). The row is inserted first, under the unique event id, so a
+    repeat delivery is recognised and acknowledged without being handled twice."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received"
+        PROCESSED = "processed"
+        IGNORED = "ignored"
+        FAILED = "failed"
+
+    gateway = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RECEIVED)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["gateway", "event_id"], name="webhook_event_once")]
+
+    def __str__(self):
+        return f"{self.gateway} {self.type} {self.event_id}"
