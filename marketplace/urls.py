@@ -7,11 +7,13 @@ from bookings.api.urls import router_urls
 from bookings.api.urls import urlpatterns as booking_api_urls
 from core.api.urls import api_urlpatterns, auth_urlpatterns
 from core.health import healthz
+from payments.api.webhook import payment_webhook
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("auth/", include(auth_urlpatterns)),
+    path("api/payments/webhook/", payment_webhook, name="payment-webhook"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api_urlpatterns)),

@@ -57,3 +57,26 @@ def attempt_advance(*, attempt: PaymentAttempt, to_status: str, actor=None, now=
         },
     )
     return attempt, True
+
+
+@transaction.atomic
+def attempt_record_refunded(*, attempt: PaymentAttempt, amount_captured, amount_refunded, actor=None, now=None):
+    """The gateway reports the totals captured and refunded for an attempt (a charge.refunded
+    event, or a re-read). Amounts only grow, and the status follows: partially refunded, or
+    refunded once everything captured went back. Order-safe: a refund reported before the
+    capture event still records the capture amount it implies."""
+    locked = PaymentAttempt.objects.select_for_update().get(pk=attempt.pk)
+    captured = max(locked.amount_captured, amount_captured)
+    if amount_refunded <= locked.amount_refunded and captured == locked.amount_captured:
+        return locked, False
+    refunded = max(locked.amount_refunded, amount_refunded)
+    status = AttemptStatus.REFUNDED if refunded >= captured else AttemptStatus.PARTIALLY_REFUNDED
+    fields = {"amount_captured": captured, "amount_refunded": refunded}
+    if attempt_can_move(locked.status, status):
+        return attempt_advance(attempt=locked, to_status=status, actor=actor, now=now, **fields)
+    old = {name: getattr(locked, name) for name in fields}
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.save(update_fields=[*fields.keys(), "updated_at"])
+    audit_record(actor=actor, action="payment.refund_recorded", obj=locked, old=old, new=fields)
+    return locked, True
