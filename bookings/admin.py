@@ -21,21 +21,7 @@ from bookings.models import (
     ServiceCategory,
     VendorService,
 )
-from core.admin import ViewOnlyInline
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Listed and viewed with the view permission; never added, changed or deleted here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+from core.admin import ViewOnlyAdmin, ViewOnlyInline
 
 # --- Catalog ------------------------------------------------------------------------------------
 
@@ -71,7 +57,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(VendorService)
-class VendorServiceAdmin(ReadOnlyAdmin):
+class VendorServiceAdmin(ViewOnlyAdmin):
     """What each vendor offers at what price — set by the vendor (services.catalog.vendor_service_set)."""
 
     list_display = ("vendor", "service", "price", "is_active")
@@ -172,7 +158,7 @@ BOOKING_FIELDSETS = (
 
 
 @admin.register(Booking)
-class BookingAdmin(ReadOnlyAdmin):
+class BookingAdmin(ViewOnlyAdmin):
     """Every booking, read-only, with its lines, timeline and offers.
 
     ``has_change_permission`` is False for everyone, so the page is a view and a POST to it is
@@ -266,7 +252,7 @@ class PromoCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromoRedemption)
-class PromoRedemptionAdmin(ReadOnlyAdmin):
+class PromoRedemptionAdmin(ViewOnlyAdmin):
     list_display = ("promo", "booking", "user", "discount", "released", "created_at")
     list_select_related = ("promo", "booking", "user")
     list_filter = ("released",)
@@ -275,7 +261,7 @@ class PromoRedemptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(BookingReminder)
-class BookingReminderAdmin(ReadOnlyAdmin):
+class BookingReminderAdmin(ViewOnlyAdmin):
     list_display = ("sent_at", "booking", "kind", "user")
     list_filter = ("kind",)
     search_fields = ("booking__booking_number",)

@@ -62,6 +62,19 @@ class ViewOnlyInline(admin.TabularInline):
 # --- Users --------------------------------------------------------------------------------------
 
 
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Listed and viewed with the view permission; never added, changed or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class StaffUserCreationForm(UserCreationForm):
     """The admin's "add user" form; the account itself is made by ``services.user_register``."""
 
@@ -305,7 +318,7 @@ class VendorProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(VendorDocument)
-class VendorDocumentAdmin(admin.ModelAdmin):
+class VendorDocumentAdmin(ViewOnlyAdmin):
     """The document review queue. Reviewing (approve/reject) comes as admin actions that call
     the onboarding services; until then documents are shown, not edited."""
 
@@ -318,15 +331,6 @@ class VendorDocumentAdmin(admin.ModelAdmin):
     readonly_fields = fields
 
     file_name = staticmethod(document_file_name)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Addresses ----------------------------------------------------------------------------------
@@ -349,7 +353,7 @@ class AddressAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ViewOnlyAdmin):
     """Append-only (ARCHITECTURE §11): nobody adds, changes or deletes entries here — not even a
     superuser, whose permissions Django would otherwise grant wholesale. Only super admins see it."""
 
@@ -377,15 +381,6 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return is_super_admin(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- System settings ----------------------------------------------------------------------------
@@ -456,19 +451,6 @@ class SystemSettingsAdmin(admin.ModelAdmin):
                     old={field: form.initial.get(field) for field in changed} if change else {},
                     new={field: form.cleaned_data[field] for field in changed},
                 )
-
-
-class ViewOnlyAdmin(admin.ModelAdmin):
-    """Listed and viewed with the view permission; never added, changed or deleted here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notification)
