@@ -175,3 +175,97 @@ class WebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.gateway} {self.type} {self.event_id}"
+
+
+# --- Ledger (ARCHITECTURE §4) ---------------------------------------------------------------------
+# Double-entry bookkeeping of every money movement. Sign convention: a line's ``amount`` is signed,
+# DEBIT POSITIVE, CREDIT NEGATIVE, and the lines of one transaction sum to exactly zero. An account's
+# balance is the SUM of its lines in the database (payments/ledger.py), never a stored counter.
+# Posted rows are never updated or deleted: a correction is a new transaction.
+
+
+class LedgerAppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The ledger is append-only: post a correcting transaction instead.")
+
+    def delete(self):
+        raise PermissionError("The ledger is append-only: post a correcting transaction instead.")
+
+
+class LedgerAppendOnlyModel(models.Model):
+    objects = LedgerAppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        # An integrity guard like AuditLog's: rows are inserted once, never changed.
+        if not self._state.adding:
+            raise PermissionError("The ledger is append-only: post a correcting transaction instead.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The ledger is append-only: post a correcting transaction instead.")
+
+
+class LedgerKind(models.TextChoices):
+    CAPTURE = "capture"
+    CANCELLATION_FEE = "cancellation_fee"
+    REFUND = "refund"
+    CASH_COLLECTED = "cash_collected"
+    PAYOUT = "payout"
+    PAYOUT_REVERSAL = "payout_reversal"
+    MANUAL_PAYMENT = "manual_payment"
+    ADJUSTMENT = "adjustment"
+
+
+class LedgerTransaction(LedgerAppendOnlyModel):
+    """One money movement: its lines (``LedgerLine``) sum to zero. ``idempotency_key`` names the
+    movement itself (``capture:<attempt id>``, ``refund:<refund reference>``, ``payout:<PO-…>``) and
+    is unique in the database, so the same movement can never be posted twice."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=LedgerKind.choices)
+    idempotency_key = models.CharField(max_length=200)
+    booking = models.ForeignKey(
+        "bookings.Booking", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+    )
+    attempt = models.ForeignKey(
+        PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+    )
+    reference = models.CharField(max_length=100, blank=True, help_text="Gateway refund id, payout number, bank ref…")
+    memo = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="ledger_transaction_key_unique")]
+        indexes = [models.Index(fields=["kind", "created_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.idempotency_key}"
+
+
+class LedgerLine(LedgerAppendOnlyModel):
+    """One side of a transaction on one account. ``amount`` is signed: debit positive, credit
+    negative; never zero."""
+
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="lines")
+    account = models.CharField(max_length=80)
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(amount=0), name="ledger_line_amount_not_0"),
+            models.CheckConstraint(condition=~models.Q(account=""), name="ledger_line_account_not_empty"),
+        ]
+        indexes = [models.Index(fields=["account", "currency"])]
+
+    def __str__(self):
+        return f"{self.account} {self.amount} {self.currency}"
