@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from bookings.models import PaymentMethod
 from core.models import MONEY_DIGITS, MONEY_PLACES
 
 
@@ -101,7 +102,7 @@ class PaymentAttempt(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     booking = models.ForeignKey("bookings.Booking", on_delete=models.PROTECT, related_name="payment_attempts")
-    method = models.CharField(max_length=10, choices=[("card", "Card"), ("cash", "Cash")])
+    method = models.CharField(max_length=10, choices=PaymentMethod.choices)
     status = models.CharField(
         max_length=30, choices=AttemptStatus.choices, default=AttemptStatus.REQUIRES_PAYMENT_METHOD
     )
