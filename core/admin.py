@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from core import services
-from core.audit import audit_record
 from core.models import (
     Address,
     AuditLog,
@@ -185,17 +184,11 @@ class UserAdmin(DjangoUserAdmin):
             return
         changed = set(form.changed_data)
         with transaction.atomic():
-            direct = sorted(changed - {"role", *services.USER_EDITABLE_FIELDS})
-            if direct:
-                # username and is_active: no use case owns them, so saved here and audited.
-                obj.save(update_fields=direct)
-                audit_record(
-                    actor=request.user,
-                    action="user.admin_update",
-                    obj=obj,
-                    old={field: form.initial.get(field) for field in direct},
-                    new={field: form.cleaned_data[field] for field in direct},
-                )
+            account_changes = {
+                field: form.cleaned_data[field] for field in services.ACCOUNT_ADMIN_FIELDS if field in changed
+            }
+            if account_changes:
+                services.user_update_account(user=obj, actor=request.user, **account_changes)
             profile_changes = {
                 field: form.cleaned_data[field] for field in services.USER_EDITABLE_FIELDS if field in changed
             }
@@ -440,17 +433,9 @@ class SystemSettingsAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            obj.save()
-            changed = [field for field in form.changed_data if field in form.cleaned_data]
-            if changed or not change:
-                audit_record(
-                    actor=request.user,
-                    action="settings.update" if change else "settings.create",
-                    obj=obj,
-                    old={field: form.initial.get(field) for field in changed} if change else {},
-                    new={field: form.cleaned_data[field] for field in changed},
-                )
+        changes = {field: form.cleaned_data[field] for field in form.changed_data if field in form.cleaned_data}
+        saved = services.system_settings_update(actor=request.user, **changes)
+        obj.pk, obj.updated_at = saved.pk, saved.updated_at
 
 
 @admin.register(Notification)

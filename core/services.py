@@ -239,3 +239,45 @@ def user_mark_phone_verified(*, user: User, actor: User | None = None) -> User:
     user.save(update_fields=["phone_verified"])
     audit_record(actor=actor or user, action="user.phone_verified", obj=user, new={"phone_verified": True})
     return user
+
+
+ACCOUNT_ADMIN_FIELDS = ("username", "is_active")
+
+
+@transaction.atomic
+def user_update_account(*, user: User, actor: User, **changes) -> User:
+    """Staff change an account's username or switch it off (the admin); no other use case owns
+    these fields."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    old, new = {}, {}
+    for field, value in changes.items():
+        if field in ACCOUNT_ADMIN_FIELDS and getattr(user, field) != value:
+            old[field], new[field] = getattr(user, field), value
+            setattr(user, field, value)
+    if new:
+        user.save(update_fields=list(new))
+        audit_record(actor=actor, action="user.admin_update", obj=user, old=old, new=new)
+    return user
+
+
+@transaction.atomic
+def system_settings_update(*, actor: User, **changes):
+    """Change platform rates, windows and limits (super_admin). Bookings keep the rates they were
+    priced with; only later bookings see the new ones."""
+    from core.models import SystemSettings
+
+    SystemSettings.load()
+    config = SystemSettings.objects.select_for_update().get(pk=1)
+    old, new = {}, {}
+    for field, value in changes.items():
+        if getattr(config, field) != value:
+            old[field], new[field] = getattr(config, field), value
+            setattr(config, field, value)
+    if new:
+        try:
+            config.full_clean()
+        except ValidationError as error:
+            raise InvalidInput(fields=error.message_dict) from None
+        config.save(update_fields=[*new, "updated_at"])
+        audit_record(actor=actor, action="settings.update", obj=config, old=old, new=new)
+    return config
