@@ -200,21 +200,23 @@ class TestHandlers:
         assert attempt.booking.booking_number in note.body
         assert "708.00" in note.body
 
-    def test_a_failed_handler_is_retried_on_the_next_delivery(self, monkeypatch):
+    def test_a_failed_handler_is_retried_on_the_next_delivery(self):
+        # given: the gateway reports more captured than the attempt allows, which the database
+        # refuses (captured <= amount), so the handler fails
         attempt = make_attempt()
-        payload = event("payment_intent.canceled", intent("pi_test_1"))
-        from payments import webhooks
-
-        def broken(obj):
-            raise RuntimeError("database hiccup")
-
-        monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.canceled", broken)
+        payload = event("payment_intent.succeeded", intent("pi_test_1", amount_received=minor(attempt.amount) + 100))
         assert deliver(payload).status_code == 500
-        assert WebhookEvent.objects.get().state == WebhookEvent.State.FAILED
-        monkeypatch.setitem(webhooks.HANDLERS, "payment_intent.canceled", webhooks.on_intent_canceled)
-        assert deliver(payload).status_code == 200
+        record = WebhookEvent.objects.get()
+        assert record.state == WebhookEvent.State.FAILED and "IntegrityError" in record.error
         attempt.refresh_from_db()
-        assert attempt.status == AttemptStatus.CANCELLED
+        assert attempt.status == AttemptStatus.REQUIRES_PAYMENT_METHOD
+        # when: the data is put right and the gateway delivers the same event again
+        PaymentAttempt.objects.filter(pk=attempt.pk).update(amount=attempt.amount + Decimal("1.00"))
+        response = deliver(payload)
+        # then: it is handled this time, not dismissed as a duplicate
+        assert response.status_code == 200
+        attempt.refresh_from_db()
+        assert attempt.status == AttemptStatus.CAPTURED
         assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
 
 
