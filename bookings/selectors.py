@@ -97,7 +97,9 @@ def bookings_visible_to(user):
         if vendor is None:
             return queryset.none()
         offered = BookingOffer.objects.filter(booking=OuterRef("pk"), vendor=vendor)
-        return queryset.filter(Q(vendor=vendor) | Q(Exists(offered)))
+        # A booking still waiting for its card is not shown to the vendor it is meant for: it
+        # reaches them as an offer once it is ready.
+        return queryset.filter(Q(vendor=vendor, ready_at__isnull=False) | Q(Exists(offered)))
     if user.role in (Role.OPS_MANAGER, Role.SUPER_ADMIN):
         return queryset
     return queryset.none()
@@ -107,7 +109,7 @@ def booking_list_queryset(user):
     return (
         bookings_visible_to(user)
         .select_related("vendor", "vendor__user", "customer")
-        .prefetch_related("lines", "offers")
+        .prefetch_related("lines", "offers", "payment_attempts")
     )
 
 

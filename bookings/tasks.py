@@ -5,7 +5,7 @@ from celery import shared_task
 
 from bookings.services.offers import expire_due_offers
 from bookings.services.reminders import send_due_reminders
-from bookings.services.transitions import expire_stale_bookings
+from bookings.services.transitions import expire_stale_bookings, expire_unpaid_bookings
 
 
 @shared_task(name="bookings.tasks.expire_booking_offers")
@@ -15,7 +15,8 @@ def expire_booking_offers():
 
 @shared_task(name="bookings.tasks.expire_stale_bookings")
 def expire_stale_bookings_task():
-    return expire_stale_bookings()
+    """Pending bookings whose start passed, and card bookings not paid within 15 minutes."""
+    return expire_stale_bookings() + expire_unpaid_bookings()
 
 
 @shared_task(name="bookings.tasks.send_booking_reminders")

@@ -32,6 +32,8 @@ from core.services import (
     vendor_profile_update,
     vendor_set_onboarding_status,
 )
+from payments.checkout import active_attempt, payment_confirm
+from payments.gateways.base import CardDetails
 
 # Printed in the README. Demo only: never use these anywhere real.
 DEMO_ACCOUNTS = [
@@ -58,6 +60,9 @@ CATALOG = [
     ("Beauty at home", "beauty-at-home", "Haircut at home", "haircut-at-home", "449.00", 45),
     ("Beauty at home", "beauty-at-home", "Facial", "facial", "1299.00", 60),
 ]
+
+# The fake gateway's test card that authorises (payments/gateways/fake.py).
+DEMO_CARD = CardDetails(number="4242424242424242", exp_month=12, exp_year=2030, cvc="123")
 
 
 @dataclass(frozen=True)
@@ -272,9 +277,11 @@ def _seed_bookings(*, customer, vendors, services) -> int:
     made = 0
 
     def book(when, slugs, vendor=None, booked_at=None, method="card", promo=None):
+        """Book as the customer would; a card booking is paid with the fake gateway's test card
+        straight away (through the same checkout as the API), which makes it ready to offer."""
         nonlocal made
         made += 1
-        return booking_create(
+        booking = booking_create(
             customer=customer,
             lines=[{"service_id": services[s].pk, "quantity": 1} for s in slugs],
             scheduled_at=when,
@@ -284,6 +291,10 @@ def _seed_bookings(*, customer, vendors, services) -> int:
             promo_code=promo,
             now=booked_at or now,
         )
+        if method == "card":
+            payment_confirm(attempt=active_attempt(booking), user=customer, card=DEMO_CARD, now=booked_at or now)
+            booking.refresh_from_db()
+        return booking
 
     # Completed last week: a two-service visit.
     past = _at(-6, 10, now=now)

@@ -7,6 +7,7 @@ from bookings.api.urls import router_urls
 from bookings.api.urls import urlpatterns as booking_api_urls
 from core.api.urls import api_urlpatterns, auth_urlpatterns
 from core.health import healthz
+from payments.api.urls import urlpatterns as payment_api_urls
 from payments.api.webhook import payment_webhook
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/", include(api_urlpatterns)),
     path("api/", include(booking_api_urls)),
+    path("api/", include(payment_api_urls)),
     path("api/", include(router_urls)),
 ]
 

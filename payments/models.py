@@ -270,3 +270,172 @@ class LedgerLine(LedgerAppendOnlyModel):
 
     def __str__(self):
         return f"{self.account} {self.amount} {self.currency}"
+
+
+# --- Money movements after commit (ARCHITECTURE §5, §6) --------------------------------------------
+
+
+class GatewayCustomer(models.Model):
+    """The gateway's customer object for one of our users (cards are saved on it)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gateway_customers")
+    gateway = models.CharField(max_length=20)
+    customer_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "gateway"], name="gateway_customer_once")]
+
+    def __str__(self):
+        return f"{self.gateway} {self.customer_id}"
+
+
+class OperationKind(models.TextChoices):
+    AUTHORIZE = "authorize", "Authorise a saved card (far-out booking)"
+    CAPTURE = "capture", "Capture"
+    SETTLE_CANCELLATION = "settle_cancellation", "Settle a cancellation (void, fee or refund)"
+    REFUND = "refund", "Refund"
+
+
+class OperationState(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # gave up: flagged for ops
+
+
+class PaymentOperation(models.Model):
+    """A money movement decided by a committed state change and carried out afterwards (an
+    outbox row). The booking's transition writes the row in its own transaction; a task runs it
+    after commit and a periodic sweep retries it with backoff until it succeeds or is flagged
+    for ops. ``key`` names the movement (``capture:<booking id>``), so asking twice — two
+    simultaneous captures, a retried request — yields one row and one gateway call."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey("bookings.Booking", on_delete=models.PROTECT, related_name="payment_operations")
+    attempt = models.ForeignKey(
+        PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="operations"
+    )
+    kind = models.CharField(max_length=24, choices=OperationKind.choices)
+    key = models.CharField(max_length=200, unique=True)
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    state = models.CharField(max_length=10, choices=OperationState.choices, default=OperationState.PENDING)
+    tries = models.PositiveSmallIntegerField(default=0)
+    next_try_at = models.DateTimeField(default=timezone.now)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    reference = models.CharField(max_length=100, blank=True, help_text="Gateway refund id and the like")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["state", "next_try_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gte=0), name="payment_operation_amount_gte_0"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.key} {self.state}"
+
+
+# --- Earnings and payouts (§6) -----------------------------------------------------------------------
+
+
+class PayoutNumberCounter(models.Model):
+    """Per-day counter behind PO-YYYYMMDD-NNNNN; its row is locked while a number is taken."""
+
+    day = models.DateField(primary_key=True)
+    last_value = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.day}: {self.last_value}"
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending"  # created, transfer not yet confirmed
+    PAID = "paid"
+    FAILED = "failed"  # retries used up: ops retry or pay by bank transfer
+
+
+class Payout(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=20, unique=True)
+    vendor = models.ForeignKey("core.VendorProfile", on_delete=models.PROTECT, related_name="payouts")
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.PENDING)
+    destination_account = models.CharField(max_length=64, blank=True)
+    gateway_transfer_id = models.CharField(max_length=100, blank=True)
+    bank_reference = models.CharField(max_length=100, blank=True)
+    tries = models.PositiveSmallIntegerField(default=0)
+    next_try_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_try_at"]), models.Index(fields=["vendor", "created_at"])]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payout_amount_gt_0")]
+
+    def __str__(self):
+        return self.number
+
+
+class Earning(models.Model):
+    """The vendor's share of money the platform kept for a booking (a capture, a cancellation
+    fee, a manual payment), payable once ``available_at`` (capture + the hold) has passed. It
+    records the hold; what the vendor is owed is the ledger's ``vendor_payable`` balance."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    vendor = models.ForeignKey("core.VendorProfile", on_delete=models.PROTECT, related_name="earnings")
+    booking = models.ForeignKey("bookings.Booking", on_delete=models.PROTECT, related_name="earnings")
+    ledger_transaction = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="earning")
+    amount = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES)
+    currency = models.CharField(max_length=3)
+    available_at = models.DateTimeField()
+    payout = models.ForeignKey(Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="earnings")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["vendor", "payout", "available_at"])]
+
+    def __str__(self):
+        return f"{self.vendor_id} {self.amount} {self.currency}"
+
+
+class ReconciliationIssue(models.Model):
+    """A difference the daily reconciliation found between a local payment and the gateway."""
+
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="reconciliation_issues")
+    found_at = models.DateTimeField(default=timezone.now)
+    local_state = models.CharField(max_length=200)
+    gateway_state = models.CharField(max_length=200)
+    detail = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-found_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attempt"], condition=models.Q(resolved_at__isnull=True), name="reconciliation_one_open_issue"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.attempt_id} {self.local_state} ≠ {self.gateway_state}"

@@ -19,9 +19,11 @@ from django.utils.translation import gettext as _
 
 from core.models import Role, User
 from core.notifications import notify
+from payments.checkout import attempt_authorized, attempt_declined
 from payments.gateways import get_gateway
 from payments.gateways.base import from_gateway_amount
 from payments.models import AttemptStatus, PaymentAttempt, WebhookEvent
+from payments.operations import record_capture
 from payments.services import attempt_advance, attempt_record_refunded
 
 logger = logging.getLogger(__name__)
@@ -126,21 +128,37 @@ def _advance(intent_id, to_status, **fields):
 
 
 def on_intent_capturable(obj):
-    return _advance(obj.get("id"), AttemptStatus.AUTHORIZED, gateway_payment_method_id=obj.get("payment_method") or "")
+    """Authorised (e.g. confirmed by Stripe.js in the browser): the booking becomes ready."""
+    attempt = _attempt_for_intent(obj.get("id"))
+    if attempt is None:
+        return WebhookEvent.State.IGNORED, "no payment attempt for this intent"
+    before = attempt.status
+    attempt = attempt_authorized(attempt=attempt, payment_method_id=obj.get("payment_method") or "")
+    return WebhookEvent.State.PROCESSED, "" if attempt.status != before else "already there or further"
 
 
 def on_intent_succeeded(obj):
-    return _advance(obj.get("id"), AttemptStatus.CAPTURED, amount_captured=_amount(obj, "amount_received"))
+    """Captured: status, ledger and earning, exactly once (keyed by the attempt)."""
+    attempt = _attempt_for_intent(obj.get("id"))
+    if attempt is None:
+        return WebhookEvent.State.IGNORED, "no payment attempt for this intent"
+    record_capture(attempt=attempt, amount=_amount(obj, "amount_received"))
+    return WebhookEvent.State.PROCESSED, ""
 
 
 def on_intent_failed(obj):
+    """A declined confirmation: the attempt fails and, while the booking still waits for its
+    card, a new attempt is opened so the customer can try another card."""
+    attempt = _attempt_for_intent(obj.get("id"))
+    if attempt is None:
+        return WebhookEvent.State.IGNORED, "no payment attempt for this intent"
     error = obj.get("last_payment_error") or {}
-    return _advance(
-        obj.get("id"),
-        AttemptStatus.FAILED,
-        failure_code=str(error.get("decline_code") or error.get("code") or "")[:60],
-        failure_message=str(error.get("message") or "")[:300],
+    attempt_declined(
+        attempt=attempt,
+        code=str(error.get("decline_code") or error.get("code") or "declined"),
+        message=str(error.get("message") or ""),
     )
+    return WebhookEvent.State.PROCESSED, ""
 
 
 def on_intent_canceled(obj):
@@ -151,6 +169,11 @@ def on_charge_refunded(obj):
     attempt = _attempt_for_intent(obj.get("payment_intent"))
     if attempt is None:
         return WebhookEvent.State.IGNORED, "no payment attempt for this charge"
+    captured = _amount(obj, "amount_captured")
+    if captured > attempt.amount_captured:
+        # The refund is reported before the capture's own event: record the capture first, so
+        # the ledger holds what was taken before what was given back.
+        record_capture(attempt=attempt, amount=captured)
     attempt_record_refunded(
         attempt=attempt,
         amount_captured=_amount(obj, "amount_captured"),
@@ -180,6 +203,31 @@ def on_dispute_created(obj):
     return WebhookEvent.State.PROCESSED, ""
 
 
+def _payout_transfer_reversed(obj, *, fully):
+    from payments.payouts import payout_transfer_reversed
+
+    payout, detail = payout_transfer_reversed(
+        transfer_id=str(obj.get("id") or ""),
+        metadata=obj.get("metadata") or {},
+        amount_reversed=_amount(obj, "amount_reversed"),
+        fully=fully,
+    )
+    if payout is None:
+        return WebhookEvent.State.IGNORED, detail
+    return WebhookEvent.State.PROCESSED, detail
+
+
+def on_transfer_reversed(obj):
+    """A payout's transfer was pulled back: fully → the payout fails and is reversed in the ledger
+    (money owed to the vendor again, ops told); partly → flagged for ops (payments/payouts.py)."""
+    return _payout_transfer_reversed(obj, fully=bool(obj.get("reversed")))
+
+
+def on_transfer_failed(obj):
+    """Sent by older Stripe API versions when a transfer could not be made: the payout failed."""
+    return _payout_transfer_reversed(obj, fully=True)
+
+
 HANDLERS = {
     "payment_intent.amount_capturable_updated": on_intent_capturable,
     "payment_intent.succeeded": on_intent_succeeded,
@@ -187,6 +235,8 @@ HANDLERS = {
     "payment_intent.canceled": on_intent_canceled,
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute_created,
-    # Transfer failures are handled with payouts (not built yet): until then they are stored and
-    # reported as ignored, so nothing is lost and ops can see them.
+    # Payout transfers (payments/payouts.py): a reversed or failed transfer makes the money owed
+    # to the vendor again and tells ops.
+    "transfer.reversed": on_transfer_reversed,
+    "transfer.failed": on_transfer_failed,
 }

@@ -21,6 +21,7 @@ from bookings.models import (
 from core.api.serializers import AwareDateTimeField
 from core.models import VendorProfile
 from core.validators import validate_pincode
+from payments.api.serializers import BookingPaymentSerializer
 
 # The largest id a BigAutoField holds: a larger number overflows the database driver (a 500), so
 # it is refused as bad input instead.
@@ -218,6 +219,17 @@ class CancelSerializer(ReasonSerializer):
     )
 
 
+class CaptureSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text=_("Capture less than the total (a settled dispute); the rest of the hold is released."),
+    )
+
+
 class BookingLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = BookingLine
@@ -391,10 +403,15 @@ class BookingSerializer(serializers.ModelSerializer):
             }
         ).data
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(BookingPaymentSerializer(allow_null=True))
     def get_payment(self, booking):
-        # Payment attempts arrive with the payments issue; until then there is none to show.
-        return None
+        """The active attempt, else the latest (null for a zero total: nothing to pay)."""
+        attempts = list(booking.payment_attempts.all())  # prefetched by the selectors
+        if not attempts:
+            return None
+        current = next((a for a in attempts if a.is_active), None) or max(attempts, key=lambda a: a.created_at)
+        current.booking = booking
+        return BookingPaymentSerializer(current, context=self.context).data
 
     @extend_schema_field(OfferSerializer(allow_null=True))
     def get_offer(self, booking):

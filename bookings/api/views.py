@@ -1,3 +1,4 @@
+import contextlib
 from datetime import timedelta
 
 from django.utils.translation import gettext as _
@@ -9,7 +10,7 @@ from rest_framework.views import APIView
 
 from bookings.api import serializers as s
 from bookings.availability import free_slots, platform_zone
-from bookings.models import Booking, BookingStatus, VendorService
+from bookings.models import Booking, BookingStatus, PaymentMethod, VendorService
 from bookings.selectors import (
     booking_detail_queryset,
     booking_list_queryset,
@@ -25,6 +26,7 @@ from bookings.services.promos import promo_discount, promo_get
 from core.api.views import IsVendor
 from core.errors import InvalidInput
 from core.money import money
+from payments.checkout import GatewayDown, active_attempt, attempt_prepare
 
 
 class ServiceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -163,6 +165,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         booking = booking_create(customer=request.user, **data)
+        # The booking is committed: now (under no lock) the card payment gets its gateway
+        # intent and client_secret. If the gateway is down the booking stands and the confirm
+        # call prepares the payment again.
+        attempt = active_attempt(booking)
+        if attempt is not None and attempt.method == PaymentMethod.CARD:
+            with contextlib.suppress(GatewayDown):
+                attempt_prepare(attempt=attempt)
         return self._respond(booking, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.BookingDetailSerializer)
@@ -203,6 +212,18 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 reason=serializer.validated_data["reason"],
                 refund_amount=serializer.validated_data.get("refund_amount"),
             )
+        )
+
+    @extend_schema(request=s.CaptureSerializer, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def capture_payment(self, request, pk=None):
+        """Ops: capture the payment of a finished booking by hand, with a reason (until the
+        customer's signature does it, and for settled disputes with ``amount``)."""
+        booking = self.get_object()
+        serializer = s.CaptureSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._respond(
+            transitions.booking_capture_by_ops(booking=booking, user=request.user, **serializer.validated_data)
         )
 
     @extend_schema(request=s.RescheduleSerializer, responses=s.BookingDetailSerializer)

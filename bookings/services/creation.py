@@ -30,6 +30,7 @@ from core.errors import Forbidden, InvalidInput
 from core.geo import pincode_coordinates
 from core.models import Address, Role, VendorProfile
 from core.validators import PINCODE_RE
+from payments.checkout import attempt_open, payment_pending
 
 MAX_LINES = 10
 MAX_QUANTITY = 10
@@ -211,9 +212,11 @@ def booking_create(
                 now=now,
                 service_ids=service_ids,
             )
-            # Payment readiness comes with the payments issue; until then every booking is
-            # ready when it is created.
-            booking_mark_ready(booking=booking, now=now, actor=customer)
+            # The booking is offered once its payment is ready (§5): at once for cash or a
+            # zero total; a card booking waits for its card (payments.checkout).
+            attempt_open(booking=booking, now=now)
+            if not payment_pending(booking):
+                booking_mark_ready(booking=booking, now=now, actor=customer)
     except IntegrityError as error:
         if _is_overlap_violation(error):
             raise SlotTaken() from None

@@ -31,6 +31,7 @@ from bookings.models import (
 from bookings.selectors import vendors_bookable, vendors_serving
 from bookings.services.common import platform_settings, transition, update_fields
 from bookings.services.promos import promo_release
+from payments.operations import settle_booking_money
 
 ROUND_VENDOR_CANCELLED = "vendor_cancelled"
 ROUND_RESCHEDULED = "rescheduled"
@@ -199,6 +200,7 @@ def _no_vendor_found(*, booking: Booking, now, actor):
             },
         )
         promo_release(booking=booking)
+        settle_booking_money(booking=booking, actor=actor, reason="no_vendor_after_vendor_cancellation", now=now)
         return
     update_fields(
         booking=booking,

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from bookings.availability import vendor_can_take
 from bookings.locks import lock_booking, lock_vendors
-from bookings.models import Booking, BookingOffer, BookingStatus, CancelledBy, OfferOutcome
+from bookings.models import Booking, BookingOffer, BookingStatus, CancelledBy, OfferOutcome, PaymentMethod
 from bookings.services.common import (
     BookingConflict,
     SlotTaken,
@@ -30,6 +30,7 @@ from bookings.services.offers import ROUND_RESCHEDULED, ROUND_VENDOR_CANCELLED, 
 from bookings.services.promos import promo_release
 from core.errors import InvalidInput
 from core.money import ZERO, money
+from payments.operations import settle_booking_money
 
 
 def _vendor_of(user):
@@ -120,6 +121,33 @@ def booking_complete(*, booking: Booking, user, now=None) -> Booking:
     if booking.status == BookingStatus.COMPLETED:
         return booking
     return transition(booking=booking, to_status=BookingStatus.COMPLETED, actor=user, event="completed", now=now)
+
+
+@transaction.atomic
+def booking_capture_by_ops(*, booking: Booking, user, reason: str, amount=None, now=None) -> Booking:
+    """Ops capture the payment of a finished booking by hand, with a reason (§5: completed →
+    signed; also from awaiting_signature or disputed, e.g. a settled dispute with ``amount`` below
+    the total). The capture runs after commit (payments.operations.booking_capture_payment)."""
+    from payments.operations import booking_capture_payment
+
+    now = now or timezone.now()
+    booking = lock_booking(booking.pk)
+    require_actor(user, booking, "ops")
+    if not (reason or "").strip():
+        raise InvalidInput(fields={"reason": [_("Give the reason for capturing by hand.")]})
+    if booking.status == BookingStatus.SIGNED:
+        booking_capture_payment(booking=booking, actor=user, amount=amount, reason=reason)
+        return booking
+    if booking.status not in (BookingStatus.COMPLETED, BookingStatus.AWAITING_SIGNATURE, BookingStatus.DISPUTED):
+        raise BookingConflict(
+            _("A %(s)s booking cannot be captured; it must be completed first.") % {"s": booking.status},
+            booking=booking,
+        )
+    transition(
+        booking=booking, to_status=BookingStatus.SIGNED, actor=user, event="captured_by_ops", note=reason, now=now
+    )
+    booking_capture_payment(booking=booking, actor=user, amount=amount, reason=reason)
+    return booking
 
 
 def _require_holder(booking, user):
@@ -219,6 +247,7 @@ def booking_cancel(*, booking: Booking, user, reason: str = "", refund_amount=No
         },
     )
     promo_release(booking=booking)
+    settle_booking_money(booking=booking, actor=user, reason=reason or quote.reason, now=now)
     return booking
 
 
@@ -339,8 +368,9 @@ def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Boo
 
 @transaction.atomic
 def booking_expire(*, booking: Booking, now=None, reason: str = "start_passed") -> Booking:
-    """pending → expired: the start passed with no vendor confirmed (or, with payments, the
-    card was not authorised in time). System transition, called by the periodic task."""
+    """pending → expired: the start passed with no vendor confirmed, or the card was not
+    authorised in time (``reason="unpaid"``). System transition, called by the periodic tasks;
+    any money held is released after commit."""
     now = now or timezone.now()
     booking = lock_booking(booking.pk)
     if booking.status == BookingStatus.EXPIRED:
@@ -358,6 +388,7 @@ def booking_expire(*, booking: Booking, now=None, reason: str = "start_passed") 
         fields={"needs_manual_assignment": False},
     )
     promo_release(booking=booking)
+    settle_booking_money(booking=booking, reason=reason, now=now)
     return booking
 
 
@@ -378,5 +409,34 @@ def expire_stale_bookings(*, now=None, limit=500) -> int:
             if row is None:
                 continue
             booking_expire(booking=row, now=now)
+            count += 1
+    return count
+
+
+def expire_unpaid_bookings(*, now=None, limit=500) -> int:
+    """Expire card bookings whose card was not authorised (or saved) within 15 minutes of booking
+    (§5): the slot is released and any hold voided. Safe to run twice or in parallel."""
+    from payments.checkout import UNPAID_EXPIRY
+
+    now = now or timezone.now()
+    ids = list(
+        Booking.objects.filter(
+            status=BookingStatus.PENDING,
+            ready_at__isnull=True,
+            payment_method=PaymentMethod.CARD,
+            created_at__lte=now - UNPAID_EXPIRY,
+        ).values_list("pk", flat=True)[:limit]
+    )
+    count = 0
+    for booking_id in ids:
+        with transaction.atomic():
+            row = (
+                Booking.objects.select_for_update(skip_locked=True)
+                .filter(pk=booking_id, status=BookingStatus.PENDING, ready_at__isnull=True)
+                .first()
+            )
+            if row is None:
+                continue
+            booking_expire(booking=row, now=now, reason="unpaid")
             count += 1
     return count

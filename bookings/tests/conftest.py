@@ -67,9 +67,12 @@ def config(db):
 @pytest.fixture
 def make_booking(db, service):
     """``make_booking(customer=..., start=..., vendor=None, lines=None, now=NOW, **extra)``:
-    a booking made through ``booking_create`` (a fresh customer when none is given)."""
+    a booking made through ``booking_create`` (a fresh customer when none is given). Paid in cash
+    unless ``payment_method`` says otherwise, so it is offered at once (a card booking waits for
+    its card: payments/tests)."""
 
     def make(*, start, customer=None, vendor=None, lines=None, now=NOW, **extra):
+        extra.setdefault("payment_method", "cash")
         return booking_create(
             customer=customer or CustomerFactory(),
             lines=lines or [{"service_id": service.pk, "quantity": 1}],

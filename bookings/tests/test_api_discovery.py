@@ -168,7 +168,7 @@ def test_available_on_excludes_vendors_booked_out_off_or_not_working_that_day(ap
         scheduled_at=local_time(3, 10),
         address=dict(ADDRESS),
         vendor_id=booked_out.pk,
-        payment_method="card",
+        payment_method="cash",
     )
     on_leave = offering(service)
     VendorTimeOff.objects.create(
@@ -249,7 +249,7 @@ def test_availability_lists_slots_with_offsets_and_skips_a_booked_slot_with_its_
         scheduled_at=local_time(3, 10),
         address=dict(ADDRESS),
         vendor_id=vendor.pk,
-        payment_method="card",
+        payment_method="cash",
     )
 
     after = api_client.get(url)

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.django_db
 ALL_DAY = {str(day): [["00:00", "24:00"]] for day in range(7)}
 HOME = {"line1": "7 Residency Road", "line2": "Flat 3A", "city": "Bengaluru", "pincode": "560034"}
 
+CARD = {"card_number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+
 
 def ok(response, status=200):
     assert response.status_code == status, (response.status_code, response.content)
@@ -135,6 +137,16 @@ def test_customer_and_vendor_journey(api_client, client_for, catalog, vendor):
         "commission_rate": "0.1500",
     }
     booking_id = booking["id"]
+    payment = booking["payment"]
+    assert (payment["method"], payment["status"], payment["amount"]) == ("card", "requires_payment_method", "1179.99")
+    assert payment["client_secret"]
+
+    # --- pays by card (the fake gateway's form); only then is the booking offered --------------
+    assert ok(vendor_api.get("/api/bookings/?status=pending"))["count"] == 0
+    paid = ok(customer_api.post(f"/api/payments/{payment['id']}/confirm/", CARD, format="json"))
+    # Three days ahead at 10:00: authorised now, or — when that is more than 3 days away — the
+    # card is only saved and authorised 24 h before the start (§6). Ready either way.
+    assert paid["status"] in ("authorized", "card_saved") and paid["client_secret"] is None
     remaining = [slot["start"] for slot in ok(api_client.get(slots_url))["slots"]]
     assert chosen["start"] not in remaining
 
@@ -213,6 +225,7 @@ def test_customer_and_vendor_journey(api_client, client_for, catalog, vendor):
         ),
         201,
     )
+    ok(customer_api.post(f"/api/payments/{third['payment']['id']}/confirm/", CARD, format="json"))
     ok(vendor_api.post(f"/api/bookings/{third['id']}/accept_booking/"))
     # Booked a while ago: the 5-minute free-cancellation grace is over.
     Booking.objects.filter(pk=third["id"]).update(created_at=timezone.now() - timedelta(minutes=30))

@@ -23,7 +23,7 @@ def make_booking(customer, service, *, vendor=None, days=3, hour=10):
         scheduled_at=local_time(days, hour),
         address=dict(ADDRESS_WITH_LINE2),
         vendor_id=vendor.pk if vendor else None,
-        payment_method="card",
+        payment_method="cash",
     )
 
 

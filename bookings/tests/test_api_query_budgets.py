@@ -21,9 +21,9 @@ from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
 pytestmark = pytest.mark.django_db
 
 # JWT user + count + page + lines + offers; a vendor's list also reads their own profile.
-CUSTOMER_BOOKING_LIST_BUDGET = 5
-VENDOR_BOOKING_LIST_BUDGET = 6
-OPS_BOOKING_LIST_BUDGET = 5
+CUSTOMER_BOOKING_LIST_BUDGET = 6
+VENDOR_BOOKING_LIST_BUDGET = 7
+OPS_BOOKING_LIST_BUDGET = 6
 # count + page + the vendors' active services.
 VENDOR_SEARCH_BUDGET = 3
 # + the service's length, the candidates, the settings row, their bookings and time off.
@@ -72,7 +72,7 @@ class BookingMaker:
                 scheduled_at=local_time(2 + index // len(SLOT_TIMES), hour, minute),
                 address={**ADDRESS, "line2": f"Flat {index}"},
                 vendor_id=vendor.pk,
-                payment_method="card",
+                payment_method="cash",
             )
             if index % 2:
                 booking_accept(booking=booking, user=vendor.user)

@@ -67,7 +67,7 @@ def test_twenty_simultaneous_bookings_of_one_slot_give_one_201_and_nineteen_409(
         "scheduled_at": local_time(2, 10).isoformat(),
         "address": ADDRESS,
         "vendor_id": str(vendor.pk),
-        "payment_method": "card",
+        "payment_method": "cash",
     }
     # when
     statuses = _post_all_at_once([(customer, payload) for customer in customers])
@@ -110,7 +110,7 @@ def test_concurrent_platform_assignments_never_give_one_vendor_overlapping_booki
         "service_id": service.pk,
         "scheduled_at": local_time(2, 14).isoformat(),
         "address": ADDRESS,
-        "payment_method": "card",
+        "payment_method": "cash",
     }
     # when
     statuses = _post_all_at_once([(CustomerFactory(), payload) for _ in range(12)])

@@ -74,7 +74,7 @@ def book(customer, service, vendor=None, days=3):
         scheduled_at=local_time(days, 10),
         address=ADDRESS,
         vendor_id=str(vendor.pk) if vendor else None,
-        payment_method="card",
+        payment_method="cash",
     )
 
 

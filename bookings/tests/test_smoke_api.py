@@ -17,7 +17,7 @@ def test_customer_books_and_vendor_accepts(client_for, customer, vendor, service
             "scheduled_at": local_time(3, 10).isoformat(),
             "address": ADDRESS,
             "vendor_id": str(vendor.pk),
-            "payment_method": "card",
+            "payment_method": "cash",
         },
         format="json",
     )

@@ -107,7 +107,7 @@ def book(*, customer, vendor, service, when):
         scheduled_at=when,
         address=dict(ADDRESS),
         vendor_id=vendor.pk,
-        payment_method="card",
+        payment_method="cash",
     )
 
 

@@ -97,6 +97,7 @@ def test_a_worker_on_redis_runs_the_offer_timeout_end_to_end(redis_worker):
         lines=[{"service_id": service.pk, "quantity": 1}],
         scheduled_at=bookable_start(now + timedelta(hours=3)),
         address={"line1": "12 Lake View Road", "city": "Bengaluru", "pincode": "560034"},
+        payment_method="cash",
         now=now - timedelta(minutes=20),
     )
     assert booking.vendor == near

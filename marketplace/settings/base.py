@@ -170,6 +170,8 @@ REST_FRAMEWORK = {
         "anon": env_str("THROTTLE_ANON", "100/min"),
         "booking_create": env_str("THROTTLE_BOOKING_CREATE", "10/hour"),
         "auth": env_str("THROTTLE_AUTH", "20/min"),
+        # Card confirmations: enough for typos and a second card, too few for card testing.
+        "payment_confirm": env_str("THROTTLE_PAYMENT_CONFIRM", "10/min"),
     },
     "NUM_PROXIES": env_int("PROXY_COUNT", 0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -200,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BookingStatusEnum": "bookings.models.BookingStatus",
         "RoleEnum": "core.models.Role",
+        "PaymentMethodEnum": "bookings.models.PaymentMethod",
+        "PaymentStatusEnum": "payments.models.AttemptStatus",
+        "PayoutStatusEnum": "payments.models.PayoutStatus",
+        "PaymentOperationStateEnum": "payments.models.OperationState",
     },
 }
 
@@ -295,6 +301,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.purge_idempotency_records",
         "schedule": crontab(minute=25),  # hourly: records bind their key for 24 h only
     },
+    "run-due-payment-operations": {"task": "payments.tasks.run_due_payment_operations", "schedule": 60.0},
+    "authorize-due-bookings": {"task": "payments.tasks.authorize_due_bookings", "schedule": 300.0},
+    "run-payouts": {
+        "task": "payments.tasks.run_payouts",
+        # 22:30 UTC is 04:00 in Asia/Kolkata: a quiet hour, after the day's captures are in.
+        "schedule": crontab(hour=22, minute=30),
+    },
+    "retry-payouts": {"task": "payments.tasks.retry_payouts", "schedule": 300.0},
 }
 IN_PROCESS_SCHEDULER = env_bool("IN_PROCESS_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
 

@@ -61,7 +61,8 @@ def booking(db):
 
 @pytest.fixture
 def attempt(booking):
-    return PaymentAttempt.objects.create(booking=booking, method="card", amount=booking.total, currency="INR")
+    """The attempt booking creation opened for the card booking."""
+    return PaymentAttempt.objects.get(booking=booking, is_active=True)
 
 
 def test_a_late_authorised_signal_never_moves_a_captured_attempt_back(attempt, django_capture_on_commit_callbacks):

@@ -18,7 +18,7 @@ from bookings.tests.conftest import ADDRESS, local_time
 from bookings.tests.factories import ServiceFactory, VendorServiceFactory
 from core.models import Notification
 from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
-from payments.models import AttemptStatus, PaymentAttempt, WebhookEvent
+from payments.models import AttemptStatus, LedgerTransaction, PaymentAttempt, WebhookEvent
 
 URL = "/api/payments/webhook/"
 
@@ -52,14 +52,10 @@ def make_attempt(intent_id="pi_test_1"):
         vendor_id=str(vendor.pk),
         payment_method="card",
     )
-    return PaymentAttempt.objects.create(
-        booking=booking,
-        method="card",
-        amount=booking.total,
-        currency="INR",
-        gateway="fake",
-        gateway_intent_id=intent_id,
-    )
+    attempt = PaymentAttempt.objects.get(booking=booking, is_active=True)
+    PaymentAttempt.objects.filter(pk=attempt.pk).update(gateway="fake", gateway_intent_id=intent_id)
+    attempt.refresh_from_db()
+    return attempt
 
 
 def intent(intent_id, **fields):
@@ -202,7 +198,7 @@ class TestHandlers:
 
     def test_a_failed_handler_is_retried_on_the_next_delivery(self):
         # given: the gateway reports more captured than the attempt allows, which the database
-        # refuses (captured <= amount), so the handler fails
+        # refuses (captured <= amount), so the handler fails and nothing is recorded
         attempt = make_attempt()
         payload = event("payment_intent.succeeded", intent("pi_test_1", amount_received=minor(attempt.amount) + 100))
         assert deliver(payload).status_code == 500
@@ -210,14 +206,16 @@ class TestHandlers:
         assert record.state == WebhookEvent.State.FAILED and "IntegrityError" in record.error
         attempt.refresh_from_db()
         assert attempt.status == AttemptStatus.REQUIRES_PAYMENT_METHOD
-        # when: the data is put right and the gateway delivers the same event again
-        PaymentAttempt.objects.filter(pk=attempt.pk).update(amount=attempt.amount + Decimal("1.00"))
+        assert not LedgerTransaction.objects.exists()
+        # when: the gateway delivers the same event again
+        record.error = ""
+        record.save(update_fields=["error"])
         response = deliver(payload)
-        # then: it is handled this time, not dismissed as a duplicate
-        assert response.status_code == 200
-        attempt.refresh_from_db()
-        assert attempt.status == AttemptStatus.CAPTURED
-        assert WebhookEvent.objects.get().state == WebhookEvent.State.PROCESSED
+        # then: it is handled again (and fails again), not dismissed as a duplicate
+        assert response.status_code == 500
+        record.refresh_from_db()
+        assert record.state == WebhookEvent.State.FAILED and "IntegrityError" in record.error
+        assert WebhookEvent.objects.count() == 1
 
 
 @pytest.mark.postgres
