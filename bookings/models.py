@@ -425,3 +425,34 @@ class BookingReminder(models.Model):
 
     def __str__(self):
         return f"{self.booking} {self.kind} → {self.recipient}"
+
+
+class PhotoKind(models.TextChoices):
+    BEFORE = "before", _("Before")
+    AFTER = "after", _("After")
+
+
+class BookingPhoto(models.Model):
+    """A before/after photo of a job (ARCHITECTURE §7). The stored file is our re-encoding of
+    the upload (decoded and checked, EXIF location dropped); ``sha256`` is of that stored file and
+    goes into the signature's hash, so a swapped photo breaks verification."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="photos")
+    kind = models.CharField(max_length=6, choices=PhotoKind.choices)
+    image = models.ImageField(upload_to="booking-photos/%Y/%m/")
+    thumbnail = models.ImageField(upload_to="booking-photos/thumbs/%Y/%m/", blank=True)
+    sha256 = models.CharField(max_length=64)
+    caption = models.CharField(max_length=200, blank=True)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["booking", "kind"])]
+
+    def __str__(self):
+        return f"{self.booking_id} {self.kind}"

@@ -99,6 +99,17 @@ def notify(*, user, kind: str, title: str, body: str, data: dict | None = None, 
     return notification
 
 
+def notify_ops(*, kind: str, title: str, body: str, data: dict | None = None, email: bool = True) -> int:
+    """Tell every active ops manager and super admin (in-app and e-mail; never SMS: these are
+    work items, not emergencies). Joins the caller's transaction. Returns how many were told."""
+    from core.models import Role, User
+
+    staff = list(User.objects.filter(role__in=[Role.OPS_MANAGER, Role.SUPER_ADMIN], is_active=True))
+    for user in staff:
+        notify(user=user, kind=kind, title=title, body=body, data=data, sms=False, email=email)
+    return len(staff)
+
+
 def _external_copies(user, *, sms: bool, email: bool):
     if not user.is_active:  # an anonymised or disabled account keeps its in-app list only
         return []

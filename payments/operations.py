@@ -40,9 +40,8 @@ from django.utils.translation import gettext as _
 from bookings.models import Booking, BookingStatus, PaymentMethod
 from core.audit import audit_record
 from core.errors import Conflict, InvalidInput
-from core.models import Role, User
 from core.money import ZERO, money
-from core.notifications import notify
+from core.notifications import notify, notify_ops
 from payments.gateways import get_gateway
 from payments.gateways.base import IntentStatus
 from payments.gateways.errors import GatewayError, InvalidPaymentRequest, PaymentDeclined
@@ -289,16 +288,13 @@ def _fail(op, error, now):
     state = _finish(op, OperationState.FAILED, error=repr(error), finished_at=now)
     with transaction.atomic():
         booking = op.booking
-        for user in User.objects.filter(role__in=[Role.OPS_MANAGER, Role.SUPER_ADMIN], is_active=True):
-            notify(
-                user=user,
-                kind="payment.operation_failed",
-                title=_("A payment needs attention"),
-                body=_("The %(kind)s for booking %(number)s failed: %(error)s")
-                % {"kind": op.get_kind_display().lower(), "number": booking.booking_number, "error": str(error)[:300]},
-                data={"booking_id": str(booking.pk), "operation_id": str(op.pk)},
-                sms=False,
-            )
+        notify_ops(
+            kind="payment.operation_failed",
+            title=_("A payment needs attention"),
+            body=_("The %(kind)s for booking %(number)s failed: %(error)s")
+            % {"kind": op.get_kind_display().lower(), "number": booking.booking_number, "error": str(error)[:300]},
+            data={"booking_id": str(booking.pk), "operation_id": str(op.pk)},
+        )
     return state
 
 

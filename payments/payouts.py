@@ -78,9 +78,9 @@ from django.utils.translation import gettext as _
 from bookings.locks import lock_vendors
 from core.audit import audit_record
 from core.errors import Conflict, Forbidden, InvalidInput
-from core.models import Role, SystemSettings, User
+from core.models import Role, SystemSettings
 from core.money import ZERO, money
-from core.notifications import notify
+from core.notifications import notify, notify_ops
 from payments.gateways import get_gateway
 from payments.gateways.errors import GatewayError
 from payments.ledger import (
@@ -283,17 +283,8 @@ def _current_gateway_reference(payout) -> str:
 # --- notifications -------------------------------------------------------------------------------
 
 
-def _ops_users():
-    return User.objects.filter(role__in=[Role.OPS_MANAGER, Role.SUPER_ADMIN], is_active=True)
-
-
-def _notify_ops(*, kind: str, title: str, body: str, data: dict):
-    for user in _ops_users():
-        notify(user=user, kind=kind, title=title, body=body, data=data, sms=False)
-
-
 def _notify_ops_failed(payout, error: str):
-    _notify_ops(
+    notify_ops(
         kind="payout.failed",
         title=_("A payout failed"),
         body=_(
@@ -335,7 +326,7 @@ def _notify_no_account(skipped):
         settings.CURRENCY,
         ", ".join(str(vendor.pk) for vendor, _amount in skipped),
     )
-    _notify_ops(
+    notify_ops(
         kind="payout.no_account",
         title=_("Vendors without a payout account"),
         body=_(
@@ -722,7 +713,7 @@ def payout_transfer_reversed(
             payout.last_error = f"transfer {transfer_id} {what}"[:2000]
             payout.save(update_fields=["last_error"])
             audit_record(actor=None, action="payout.transfer_reversed", obj=payout, new={"detail": payout.last_error})
-            _notify_ops(
+            notify_ops(
                 kind="payout.reversed",
                 title=_("A payout transfer was reversed"),
                 body=_("The transfer of payout %(number)s was %(what)s. Check it and correct the ledger.")

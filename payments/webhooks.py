@@ -17,8 +17,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.models import Role, User
-from core.notifications import notify
+from core.notifications import notify_ops
 from payments.checkout import attempt_authorized, attempt_declined
 from payments.gateways import get_gateway
 from payments.gateways.base import from_gateway_amount
@@ -187,19 +186,17 @@ def on_dispute_created(obj):
     issue); here every ops manager is told at once."""
     attempt = _attempt_for_intent(obj.get("payment_intent"))
     booking = attempt.booking if attempt else None
-    for ops in User.objects.filter(role__in=[Role.OPS_MANAGER, Role.SUPER_ADMIN], is_active=True):
-        notify(
-            user=ops,
-            kind="payment.dispute",
-            title=_("Card dispute opened"),
-            body=_("A chargeback of %(amount)s %(currency)s was opened%(booking)s.")
-            % {
-                "amount": _amount(obj, "amount"),
-                "currency": str(obj.get("currency") or "").upper(),
-                "booking": f" on {booking.booking_number}" if booking else "",
-            },
-            data={"dispute_id": obj.get("id"), "booking_id": str(booking.pk) if booking else None},
-        )
+    notify_ops(
+        kind="payment.dispute",
+        title=_("Card dispute opened"),
+        body=_("A chargeback of %(amount)s %(currency)s was opened%(booking)s.")
+        % {
+            "amount": _amount(obj, "amount"),
+            "currency": str(obj.get("currency") or "").upper(),
+            "booking": f" on {booking.booking_number}" if booking else "",
+        },
+        data={"dispute_id": obj.get("id"), "booking_id": str(booking.pk) if booking else None},
+    )
     return WebhookEvent.State.PROCESSED, ""
 
 
