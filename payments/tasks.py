@@ -48,3 +48,11 @@ def retry_payouts():
     from payments.payouts import payouts_retry_due
 
     return len(payouts_retry_due())
+
+
+@shared_task(name="payments.tasks.reconcile_payments")
+def reconcile_payments():
+    """The daily reconciliation of card payments against the gateway, and of the ledger (§9)."""
+    from payments.reconciliation import payments_reconcile
+
+    return len(payments_reconcile())

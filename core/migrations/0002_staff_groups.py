@@ -8,27 +8,75 @@
 - super_admin: every permission on core and bookings models except writing the audit log, which
   is append-only for everyone (a super admin is also a superuser, see services._sync_staff_flags).
 
+Payments (``APPS`` gained "payments"; 0007_staff_groups_payments re-runs this): ops_manager views
+every payments model except the idempotency records and the fake gateway's storage, and may change
+payment attempts, payment operations, payouts and reconciliation issues — the admin offers no edit
+form for them, only ops actions that call the payment services, gated on that permission;
+super_admin has every payments permission except writing the ledger (ledger transactions and lines
+are append-only, view only, like the audit log); onboard_manager has none.
+
 Permissions are normally created by a post_migrate signal, after all migrations have run; this
 migration creates them itself first so it works on a fresh database. Staff who already hold a
 role are put into their group.
 
-Models added to core or bookings later are covered by re-running ``create_staff_groups`` from a
-later migration (it is idempotent), as 0006_staff_groups_refresh does.
+Models added to these apps later are covered by re-running ``create_staff_groups`` from a later
+migration (it is idempotent), as 0006_staff_groups_refresh and 0007_staff_groups_payments do. On a
+fresh database this migration may run before the payments app's own migrations (they do not
+depend on each other): only the models present in the migration state are covered then, and 0007,
+which runs after payments 0006, completes the groups.
 """
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-APPS = ("core", "bookings")
+APPS = ("core", "bookings", "payments")
 ALL_ACTIONS = ("add", "change", "delete", "view")
 AUDIT_LOG = ("core", "auditlog")
-# Not for ops: the audit log is super_admin's; one-time-code rows are nobody's business.
-OPS_HIDDEN = {AUDIT_LOG, ("core", "phoneotp"), ("core", "phoneotplock")}
+# Append-only for everyone: super_admin may view them, nobody may add, change or delete them.
+APPEND_ONLY = {AUDIT_LOG, ("payments", "ledgertransaction"), ("payments", "ledgerline")}
+# Not for ops: the audit log is super_admin's; one-time-code rows, idempotency records and the fake
+# gateway's storage are nobody's business.
+OPS_HIDDEN = {
+    AUDIT_LOG,
+    ("core", "phoneotp"),
+    ("core", "phoneotplock"),
+    ("payments", "idempotencyrecord"),
+    ("payments", "fakegatewayobject"),
+}
+# What ops may change besides viewing: (app_label, action, model_name).
+OPS_CHANGES = (
+    ("bookings", "change", "booking"),
+    ("bookings", "add", "promocode"),
+    ("bookings", "change", "promocode"),
+    ("core", "change", "address"),
+    # the ops actions of the payments admin (retry, mark paid, manual payment, resolve)
+    ("payments", "change", "paymentattempt"),
+    ("payments", "change", "paymentoperation"),
+    ("payments", "change", "payout"),
+    ("payments", "change", "reconciliationissue"),
+)
+
+
+def _present_apps(apps):
+    """The labels of APPS that have models in this migration state."""
+    labels = []
+    for label in APPS:
+        try:
+            apps.get_app_config(label)
+        except LookupError:
+            continue
+        labels.append(label)
+    return labels
 
 
 def _group_permissions(apps):
     """{group name: {(app_label, codename)}} for the models as they are at this migration."""
-    models = [(label, model._meta.model_name) for label in APPS for model in apps.get_app_config(label).get_models()]
+    models = [
+        (label, model._meta.model_name)
+        for label in _present_apps(apps)
+        for model in apps.get_app_config(label).get_models()
+    ]
+    present = set(models)
 
     onboard = {("core", "view_user")}
     for model_name in ("vendorprofile", "vendordocument", "vendorpincode", "vendortimeoff"):
@@ -36,17 +84,14 @@ def _group_permissions(apps):
 
     ops = {(label, f"view_{model_name}") for label, model_name in models if (label, model_name) not in OPS_HIDDEN}
     ops |= {
-        ("bookings", "change_booking"),
-        ("bookings", "add_promocode"),
-        ("bookings", "change_promocode"),
-        ("core", "change_address"),
+        (label, f"{action}_{model_name}") for label, action, model_name in OPS_CHANGES if (label, model_name) in present
     }
 
     super_admin = {
         (label, f"{action}_{model_name}")
         for label, model_name in models
         for action in ALL_ACTIONS
-        if (label, model_name) != AUDIT_LOG or action == "view"
+        if (label, model_name) not in APPEND_ONLY or action == "view"
     }
     return {"onboard_manager": onboard, "ops_manager": ops, "super_admin": super_admin}
 
@@ -57,7 +102,8 @@ STAFF_GROUPS = ("onboard_manager", "ops_manager", "super_admin")
 
 def create_staff_groups(apps, schema_editor):
     using = schema_editor.connection.alias
-    for label in APPS:
+    labels = _present_apps(apps)
+    for label in labels:
         app_config = apps.get_app_config(label)
         # create_permissions skips app configs without a models module, which every app config
         # of the migration state is.
@@ -76,7 +122,7 @@ def create_staff_groups(apps, schema_editor):
         permissions = [
             permission
             for permission in Permission.objects.using(using).filter(
-                content_type__app_label__in=APPS
+                content_type__app_label__in=labels
             ).select_related("content_type")
             if (permission.content_type.app_label, permission.codename) in wanted
         ]

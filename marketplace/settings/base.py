@@ -309,6 +309,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=22, minute=30),
     },
     "retry-payouts": {"task": "payments.tasks.retry_payouts", "schedule": 300.0},
+    "reconcile-payments": {
+        "task": "payments.tasks.reconcile_payments",
+        # 23:00 UTC is 04:30 in Asia/Kolkata: quiet, and after the payout run.
+        "schedule": crontab(hour=23, minute=0),
+    },
 }
 IN_PROCESS_SCHEDULER = env_bool("IN_PROCESS_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
 
