@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("api/", include(booking_api_urls)),
     path("api/", include(payment_api_urls)),
+    path("api/", include("signatures.api.urls")),
     path("api/", include(router_urls)),
 ]
 
@@ -30,7 +31,12 @@ if settings.DEBUG:
     from django.urls import re_path
     from django.views.static import serve
 
-    # Only public media (none yet) would be served here; vendor documents are never linked.
+    # Only public media (none yet) would be served here; vendor documents and job photos are
+    # never linked (photos are served by the API after a permission check).
     urlpatterns += [
-        re_path(r"^media/(?P<path>(?!vendor-documents/).*)$", serve, {"document_root": settings.MEDIA_ROOT})
+        re_path(
+            r"^media/(?P<path>(?!vendor-documents/|booking-photos/).*)$",
+            serve,
+            {"document_root": settings.MEDIA_ROOT},
+        )
     ]

@@ -17,9 +17,11 @@
 
 A declined card ends its attempt (``failed``) and opens a new one, so the customer can retry
 with another card while the booking stays pending and unoffered; a card booking not ready within
-``UNPAID_EXPIRY`` expires and frees its slot (bookings.services.transitions.expire_unpaid_bookings).
+``unpaid_expiry()`` (system setting ``unpaid_expiry_minutes``, default 15)
+expires and frees its slot (bookings.services.transitions.expire_unpaid_bookings).
 """
 
+import contextlib
 import logging
 import uuid
 from datetime import timedelta
@@ -41,8 +43,15 @@ logger = logging.getLogger(__name__)
 
 # A booking further ahead than this only saves the card at checkout (§6: holds lapse after ~7 days).
 SAVE_CARD_ONLY_AFTER = timedelta(days=3)
-# A card booking must be ready (authorised or card saved) this soon after it was made (§5).
-UNPAID_EXPIRY = timedelta(minutes=15)
+
+
+def unpaid_expiry() -> timedelta:
+    """How soon after it was made a card booking must be ready (authorised or card saved), §5."""
+    from core.models import SystemSettings
+
+    return timedelta(minutes=SystemSettings.load().unpaid_expiry_minutes)
+
+
 # The sweep authorises a saved card this long before the start (§6).
 AUTHORIZE_BEFORE_START = timedelta(hours=24)
 
@@ -182,7 +191,7 @@ def payment_confirm(
     booking = attempt.booking
     if booking.status != BookingStatus.PENDING:
         raise Conflict(_("A %(status)s booking can no longer be paid.") % {"status": booking.status})
-    if now - booking.created_at > UNPAID_EXPIRY:
+    if now - booking.created_at > unpaid_expiry():
         raise Conflict(_("The time to pay for this booking has run out; please book again."))
     if card is None and authentication is None and get_gateway().name == "fake":
         raise InvalidInput(fields={"card_number": [_("Give the card details.")]})
@@ -191,14 +200,14 @@ def payment_confirm(
     try:
         if attempt.gateway_setup_intent_id:
             if card is None and authentication is None:
-                result = gateway.retrieve_setup_intent(attempt.gateway_setup_intent_id)
+                result = _unless_declined(gateway.retrieve_setup_intent(attempt.gateway_setup_intent_id))
             else:
                 result = gateway.confirm_setup_intent(
                     attempt.gateway_setup_intent_id, card=card, authentication=authentication
                 )
             return setup_sync(attempt=attempt, setup=result, now=now)
         if card is None and authentication is None:
-            result = gateway.retrieve_payment_intent(attempt.gateway_intent_id)
+            result = _unless_declined(gateway.retrieve_payment_intent(attempt.gateway_intent_id))
         else:
             result = gateway.confirm_payment_intent(attempt.gateway_intent_id, card=card, authentication=authentication)
         return attempt_sync(attempt=attempt, intent=result, now=now)
@@ -212,10 +221,34 @@ def payment_confirm(
         raise GatewayDown() from error
 
 
+def _unless_declined(result):
+    """A re-read intent (the browser confirmed it with Stripe.js) that the bank declined is a
+    decline like one our own confirm call gets: waiting for a card again, with the error kept."""
+    if result.status == IntentStatus.REQUIRES_PAYMENT_METHOD and result.last_error_code:
+        raise PaymentDeclined(
+            decline_code=result.last_error_decline_code, code=result.last_error_code, intent_id=result.id
+        )
+    return result
+
+
 def _decline(*, attempt, error, now) -> PaymentAttempt | None:
-    return attempt_declined(
+    retry = attempt_declined(
         attempt=attempt, code=error.decline_code or error.code or "declined", message=error.user_message, now=now
     )
+    # The declined intent is closed at the gateway: a browser still holding its client_secret
+    # must not authorise it later, a hold no active attempt would track. The retry gets its own
+    # intent now, so the 402 answer carries the client_secret Stripe.js needs.
+    if attempt.gateway_intent_id:
+        try:
+            get_gateway().cancel_payment_intent(
+                attempt.gateway_intent_id, idempotency_key=f"void-{attempt.pk}", reason="abandoned"
+            )
+        except GatewayError as gateway_error:
+            logger.warning("Closing declined payment %s failed: %r", attempt.pk, gateway_error)
+    if retry is not None:
+        with contextlib.suppress(GatewayDown):  # then the next confirm prepares it
+            retry = attempt_prepare(attempt=retry, now=now)
+    return retry
 
 
 def attempt_declined(*, attempt, code: str, message: str = "", now=None) -> PaymentAttempt | None:

@@ -295,6 +295,7 @@ class OperationKind(models.TextChoices):
     CAPTURE = "capture", "Capture"
     SETTLE_CANCELLATION = "settle_cancellation", "Settle a cancellation (void, fee or refund)"
     REFUND = "refund", "Refund"
+    RELEASE = "release", "Release a hold nothing tracks any more"
 
 
 class OperationState(models.TextChoices):

@@ -137,6 +137,11 @@ def booking_capture_payment(*, booking: Booking, actor=None, amount: Decimal | N
         amount = money(amount)
         if not ZERO < amount <= booking.total:
             raise InvalidInput(fields={"amount": [_("The amount must be more than 0 and at most the total.")]})
+        if booking.payment_method == PaymentMethod.CASH and amount != booking.total:
+            # The vendor collected the whole total in cash (the ledger records exactly that).
+            raise InvalidInput(
+                fields={"amount": [_("A cash booking's whole total was collected; give part back as an adjustment.")]}
+            )
     return operation_enqueue(
         booking=booking,
         kind=OperationKind.CAPTURE,
@@ -478,9 +483,7 @@ def _run_capture(op, now) -> str:
         raise OperationRefused("The booking has no payment to capture.")
     if attempt.method == PaymentMethod.CASH:
         with transaction.atomic():
-            attempt_advance(
-                attempt=attempt, to_status=AttemptStatus.CAPTURED, now=now, amount_captured=op.amount or booking.total
-            )
+            attempt_advance(attempt=attempt, to_status=AttemptStatus.CAPTURED, now=now, amount_captured=booking.total)
             post_cash_collected(booking, attempt, actor=op.created_by)
         return "cash collected"
     if attempt.status in CAPTURED_STATUSES:
@@ -549,6 +552,30 @@ def _run_refund(op, now) -> str:
     return refund.id
 
 
+def release_stray_hold(*, attempt: PaymentAttempt, now=None) -> PaymentOperation:
+    """An intent whose attempt has already ended (declined, cancelled) was authorised anyway —
+    e.g. Stripe.js confirmed it with a client_secret the page still held. Nothing tracks that
+    hold, so it is voided after commit."""
+    return operation_enqueue(
+        booking=attempt.booking,
+        kind=OperationKind.RELEASE,
+        key=f"release:{attempt.pk}",
+        attempt=attempt,
+        reason="authorised after the attempt ended",
+        now=now,
+    )
+
+
+def _run_release(op, now) -> str:
+    attempt = PaymentAttempt.objects.get(pk=op.attempt_id)
+    intent = get_gateway().cancel_payment_intent(
+        attempt.gateway_intent_id, idempotency_key=f"release-{attempt.pk}", reason="abandoned"
+    )
+    if intent.status != IntentStatus.CANCELED:
+        raise OperationRefused(f"The stray intent is {intent.status}; ops must refund it by hand.")
+    return intent.id
+
+
 def _run_authorize(op, now) -> str:
     attempt = PaymentAttempt.objects.get(pk=op.attempt_id)
     if attempt.status != AttemptStatus.CARD_SAVED or not attempt.is_active:
@@ -590,4 +617,5 @@ EXECUTORS = {
     OperationKind.SETTLE_CANCELLATION: _run_settle,
     OperationKind.REFUND: _run_refund,
     OperationKind.AUTHORIZE: _run_authorize,
+    OperationKind.RELEASE: _run_release,
 }

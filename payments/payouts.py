@@ -76,6 +76,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings.locks import lock_vendors
+from bookings.models import BookingStatus
 from core.audit import audit_record
 from core.errors import Conflict, Forbidden, InvalidInput
 from core.models import Role, SystemSettings
@@ -200,8 +201,12 @@ def earning_record(*, booking, ledger_transaction, now=None) -> Earning | None:
 
 
 def _held(vendor_ids, now) -> dict[str, Decimal]:
-    """{vendor id: Σ earnings still on hold} (one grouped query); ``vendor_ids`` None = all."""
-    rows = Earning.objects.filter(payout__isnull=True, available_at__gt=now, currency=settings.CURRENCY)
+    """{vendor id: Σ earnings still on hold} (one grouped query); ``vendor_ids`` None = all.
+
+    On hold: not yet past ``available_at``, or of a *disputed* booking whatever its date — a
+    complaint or a low rating holds the earning until ops resolve the dispute (signatures.services)."""
+    on_hold = Q(available_at__gt=now) | Q(booking__status=BookingStatus.DISPUTED)
+    rows = Earning.objects.filter(on_hold, payout__isnull=True, currency=settings.CURRENCY)
     if vendor_ids is not None:
         rows = rows.filter(vendor_id__in=list(vendor_ids))
     rows = rows.values("vendor_id").annotate(total=Sum("amount")).order_by()
@@ -409,9 +414,13 @@ def _payouts_create(vendor_ids, *, now, skipped) -> list[Payout]:
                     created_at=now,
                     next_try_at=now,
                 )
-                linked = Earning.objects.filter(
-                    vendor=vendor, payout__isnull=True, available_at__lte=now, currency=settings.CURRENCY
-                ).update(payout=payout)
+                linked = (
+                    Earning.objects.filter(
+                        vendor=vendor, payout__isnull=True, available_at__lte=now, currency=settings.CURRENCY
+                    )
+                    .exclude(booking__status=BookingStatus.DISPUTED)  # held while disputed (see _held)
+                    .update(payout=payout)
+                )
                 post_payout(vendor.pk, amount, number, paid_from=GATEWAY_CLEARING)
                 audit_record(
                     actor=None,

@@ -8,6 +8,7 @@ Handlers are idempotent and order-safe: an attempt's status only moves forward
 answers 500, and the gateway's retry processes it again.
 """
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +23,7 @@ from payments.checkout import attempt_authorized, attempt_declined
 from payments.gateways import get_gateway
 from payments.gateways.base import from_gateway_amount
 from payments.models import AttemptStatus, PaymentAttempt, WebhookEvent
-from payments.operations import record_capture
+from payments.operations import record_capture, release_stray_hold
 from payments.services import attempt_advance, attempt_record_refunded
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,11 @@ def on_intent_capturable(obj):
     attempt = _attempt_for_intent(obj.get("id"))
     if attempt is None:
         return WebhookEvent.State.IGNORED, "no payment attempt for this intent"
+    if attempt.status in (AttemptStatus.FAILED, AttemptStatus.CANCELLED):
+        # Authorised after the attempt ended (a page still holding the declined intent's
+        # client_secret): nobody tracks that hold, so it is released.
+        release_stray_hold(attempt=attempt)
+        return WebhookEvent.State.PROCESSED, "authorised after the attempt ended: released"
     before = attempt.status
     attempt = attempt_authorized(attempt=attempt, payment_method_id=obj.get("payment_method") or "")
     return WebhookEvent.State.PROCESSED, "" if attempt.status != before else "already there or further"
@@ -182,10 +188,16 @@ def on_charge_refunded(obj):
 
 
 def on_dispute_created(obj):
-    """A chargeback. Ops decide what happens to the booking (the dispute flow of the signatures
-    issue); here every ops manager is told at once."""
+    """A chargeback: every ops manager is told, and a booking awaiting its signature or signed
+    becomes disputed (its payout held) for ops to resolve."""
+    from bookings.services.common import BookingConflict
+    from signatures.services import booking_dispute_open
+
     attempt = _attempt_for_intent(obj.get("payment_intent"))
     booking = attempt.booking if attempt else None
+    if booking is not None:
+        with contextlib.suppress(BookingConflict):
+            booking_dispute_open(booking=booking, actor=None, reason=f"Card chargeback {obj.get('id')}")
     notify_ops(
         kind="payment.dispute",
         title=_("Card dispute opened"),

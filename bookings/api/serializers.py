@@ -22,6 +22,7 @@ from core.api.serializers import AwareDateTimeField
 from core.models import VendorProfile
 from core.validators import validate_pincode
 from payments.api.serializers import BookingPaymentSerializer
+from signatures.api.serializers import ReviewSerializer
 
 # The largest id a BigAutoField holds: a larger number overflows the database driver (a 500), so
 # it is refused as bad input instead.
@@ -103,13 +104,31 @@ class VendorListSerializer(serializers.ModelSerializer):
 
 class VendorDetailSerializer(VendorListSerializer):
     pincodes = serializers.SerializerMethodField()
+    recent_reviews = serializers.SerializerMethodField()
+    reviews_count = serializers.SerializerMethodField()
 
     class Meta(VendorListSerializer.Meta):
-        fields = [*VendorListSerializer.Meta.fields, "pincodes", "working_hours"]
+        fields = [*VendorListSerializer.Meta.fields, "pincodes", "working_hours", "recent_reviews", "reviews_count"]
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_pincodes(self, vendor):
         return sorted(p.pincode for p in vendor.pincodes.all())
+
+    def _reviews(self, vendor):
+        # The newest visible reviews and their count: one query for the page (signatures.selectors).
+        if getattr(vendor, "_recent_reviews", None) is None:
+            from signatures.selectors import vendor_recent_reviews
+
+            vendor._recent_reviews = vendor_recent_reviews(vendor)
+        return vendor._recent_reviews
+
+    @extend_schema_field(ReviewSerializer(many=True))
+    def get_recent_reviews(self, vendor):
+        return ReviewSerializer(self._reviews(vendor)[0], many=True).data
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_reviews_count(self, vendor):
+        return self._reviews(vendor)[1]
 
 
 class VendorSearchParams(serializers.Serializer):

@@ -2,6 +2,7 @@ import contextlib
 from datetime import timedelta
 
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -9,6 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings.api import serializers as s
+from bookings.api.photos import (
+    PHOTO_UPLOAD_PARSERS,
+    BookingPhotoSerializer,
+    PhotoFileNegotiation,
+    PhotoUploadSerializer,
+    photo_file_response,
+)
 from bookings.availability import free_slots, platform_zone
 from bookings.models import Booking, BookingStatus, PaymentMethod, VendorService
 from bookings.selectors import (
@@ -22,11 +30,15 @@ from bookings.selectors import (
 from bookings.services import transitions
 from bookings.services.catalog import vendor_service_set
 from bookings.services.creation import booking_create
+from bookings.services.photos import photo_get, photo_list, photo_upload
 from bookings.services.promos import promo_discount, promo_get
 from core.api.views import IsVendor
 from core.errors import InvalidInput
 from core.money import money
 from payments.checkout import GatewayDown, active_attempt, attempt_prepare
+from signatures.api.serializers import SignatureRequestCreatedSerializer
+from signatures.services import booking_complain
+from signatures.services import signature_request as signature_request_create
 
 
 class ServiceViewSet(viewsets.ReadOnlyModelViewSet):
@@ -236,6 +248,86 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             transitions.booking_reschedule(
                 booking=booking, user=request.user, scheduled_at=serializer.validated_data["scheduled_at"]
             )
+        )
+
+    # --- Photos (ARCHITECTURE §7; bookings/services/photos.py, bookings/api/photos.py) ----------
+
+    def _photo_booking(self, pk):
+        # Who may see the photos or add one is the photo service's to decide (404 / 403).
+        return generics.get_object_or_404(Booking.objects.all(), pk=pk)
+
+    @extend_schema(methods=["GET"], request=None, responses=BookingPhotoSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": PhotoUploadSerializer},
+        responses={201: BookingPhotoSerializer, 200: BookingPhotoSerializer},
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=PHOTO_UPLOAD_PARSERS, pagination_class=None)
+    def photos(self, request, pk=None):
+        """The job's before/after photos; POST (multipart: image, kind, caption) adds one."""
+        booking = self._photo_booking(pk)
+        context = self.get_serializer_context()
+        if request.method == "GET":
+            photos = photo_list(booking=booking, user=request.user)
+            return Response(BookingPhotoSerializer(photos, many=True, context=context).data)
+        serializer = PhotoUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        photo, created = photo_upload(
+            booking=booking,
+            user=request.user,
+            kind=data["kind"],
+            image_file=data["image"],
+            caption=data["caption"],
+        )
+        return Response(
+            BookingPhotoSerializer(photo, context=context).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        responses={(200, "image/*"): OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter("photo_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            OpenApiParameter("variant", str, OpenApiParameter.PATH, enum=["image", "thumbnail"]),
+        ],
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"photos/(?P<photo_id>[0-9a-fA-F-]{32,36})/(?P<variant>image|thumbnail)",
+        url_name="photo-file",
+        content_negotiation_class=PhotoFileNegotiation,
+    )
+    def photo_file(self, request, pk=None, photo_id=None, variant=None):
+        """The photo or its thumbnail, for the booking's customer, holding vendor and ops."""
+        photo = photo_get(booking=self._photo_booking(pk), user=request.user, photo_id=photo_id)
+        return photo_file_response(photo, variant)
+
+    # --- Signatures and complaints (ARCHITECTURE §7; signatures/services.py) ---------------------
+
+    @extend_schema(
+        request=None, responses={201: SignatureRequestCreatedSerializer, 200: SignatureRequestCreatedSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def request_signature(self, request, pk=None):
+        """The vendor (or ops) asks the customer to sign: 201 with the new request, or 200 with
+        the one still open (a retry)."""
+        signature_request, created = signature_request_create(booking=self.get_object(), user=request.user)
+        return Response(
+            SignatureRequestCreatedSerializer(signature_request).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.BookingDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def complain(self, request, pk=None):
+        """The customer complains about a signed booking (until its earning is paid out)."""
+        booking = self.get_object()
+        serializer = s.ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._respond(
+            booking_complain(booking=booking, user=request.user, reason=serializer.validated_data["reason"])
         )
 
 

@@ -229,6 +229,12 @@ def booking_cancel(*, booking: Booking, user, reason: str = "", refund_amount=No
             raise InvalidInput(fields={"reason": [_("Give a reason for a refund other than the policy's.")]})
         if not (ZERO <= money(refund_amount) <= booking.total):
             raise InvalidInput(fields={"refund_amount": [_("The refund must be between 0 and the total.")]})
+        if booking.vendor_id is None and money(refund_amount) < booking.total:
+            # A fee is split with the vendor holding the booking (§4); with nobody holding it,
+            # the ledger could not post what the gateway would have captured.
+            raise InvalidInput(
+                fields={"refund_amount": [_("No vendor holds this booking: it can only be refunded in full.")]}
+            )
     quote = cancellation_quote(booking=booking, by=by, now=now, override_refund=refund_amount)
     booking.offers.filter(outcome=OfferOutcome.PENDING).update(outcome=OfferOutcome.WITHDRAWN, responded_at=now)
     booking = transition(
@@ -416,7 +422,7 @@ def expire_stale_bookings(*, now=None, limit=500) -> int:
 def expire_unpaid_bookings(*, now=None, limit=500) -> int:
     """Expire card bookings whose card was not authorised (or saved) within 15 minutes of booking
     (§5): the slot is released and any hold voided. Safe to run twice or in parallel."""
-    from payments.checkout import UNPAID_EXPIRY
+    from payments.checkout import unpaid_expiry
 
     now = now or timezone.now()
     ids = list(
@@ -424,7 +430,7 @@ def expire_unpaid_bookings(*, now=None, limit=500) -> int:
             status=BookingStatus.PENDING,
             ready_at__isnull=True,
             payment_method=PaymentMethod.CARD,
-            created_at__lte=now - UNPAID_EXPIRY,
+            created_at__lte=now - unpaid_expiry(),
         ).values_list("pk", flat=True)[:limit]
     )
     count = 0

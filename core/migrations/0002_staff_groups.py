@@ -19,6 +19,10 @@ Permissions are normally created by a post_migrate signal, after all migrations 
 migration creates them itself first so it works on a fresh database. Staff who already hold a
 role are put into their group.
 
+Signatures (0008_staff_groups_signatures): ops view requests, signatures and reviews and may
+change requests and reviews; signatures and the chain head are append-only (view only), like the
+ledger.
+
 Models added to these apps later are covered by re-running ``create_staff_groups`` from a later
 migration (it is idempotent), as 0006_staff_groups_refresh and 0007_staff_groups_payments do. On a
 fresh database this migration may run before the payments app's own migrations (they do not
@@ -29,11 +33,17 @@ which runs after payments 0006, completes the groups.
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-APPS = ("core", "bookings", "payments")
+APPS = ("core", "bookings", "payments", "signatures")
 ALL_ACTIONS = ("add", "change", "delete", "view")
 AUDIT_LOG = ("core", "auditlog")
 # Append-only for everyone: super_admin may view them, nobody may add, change or delete them.
-APPEND_ONLY = {AUDIT_LOG, ("payments", "ledgertransaction"), ("payments", "ledgerline")}
+APPEND_ONLY = {
+    AUDIT_LOG,
+    ("payments", "ledgertransaction"),
+    ("payments", "ledgerline"),
+    ("signatures", "signature"),
+    ("signatures", "signaturechain"),
+}
 # Not for ops: the audit log is super_admin's; one-time-code rows, idempotency records and the fake
 # gateway's storage are nobody's business.
 OPS_HIDDEN = {
@@ -54,6 +64,9 @@ OPS_CHANGES = (
     ("payments", "change", "paymentoperation"),
     ("payments", "change", "payout"),
     ("payments", "change", "reconciliationissue"),
+    # signature requests (resend) and reviews (hide an abusive one)
+    ("signatures", "change", "signaturerequest"),
+    ("signatures", "change", "review"),
 )
 
 

@@ -13,6 +13,7 @@ import dj_database_url
 from celery.schedules import crontab
 
 from .env import env_bool, env_int, env_list, env_str
+from .media import default_storage_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -206,6 +207,8 @@ SPECTACULAR_SETTINGS = {
         "PaymentStatusEnum": "payments.models.AttemptStatus",
         "PayoutStatusEnum": "payments.models.PayoutStatus",
         "PaymentOperationStateEnum": "payments.models.OperationState",
+        "PhotoKindEnum": "bookings.models.PhotoKind",
+        "SignatureRequestStatusEnum": "signatures.models.SignatureRequestStatus",
     },
 }
 
@@ -223,8 +226,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Uploads: local files under MEDIA_ROOT, or a private S3-compatible bucket when MEDIA_S3_BUCKET is
+# set (marketplace/settings/media.py). Either way they are served only through the API.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": default_storage_config(),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
@@ -314,6 +319,10 @@ CELERY_BEAT_SCHEDULE = {
         # 23:00 UTC is 04:30 in Asia/Kolkata: quiet, and after the payout run.
         "schedule": crontab(hour=23, minute=0),
     },
+    # Signature requests (signatures/tasks.py): expire the overdue in one bulk UPDATE; request the
+    # signatures due 2 h after completion and send the 24 h-before-expiry reminders.
+    "expire-signature-requests": {"task": "signatures.tasks.expire_signature_requests", "schedule": 300.0},
+    "request-due-signatures": {"task": "signatures.tasks.request_due_signatures", "schedule": 300.0},
 }
 IN_PROCESS_SCHEDULER = env_bool("IN_PROCESS_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
 
