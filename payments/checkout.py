@@ -156,6 +156,17 @@ def attempt_prepare(*, attempt: PaymentAttempt, now=None) -> PaymentAttempt:
     return attempt
 
 
+def checkout_start(*, booking: Booking) -> PaymentAttempt | None:
+    """Right after a booking committed (under no lock): its card payment gets its gateway intent
+    and client_secret. If the gateway is down the booking stands and the confirm call prepares
+    the payment again. Returns the active attempt, if any."""
+    attempt = active_attempt(booking)
+    if attempt is not None and attempt.method == PaymentMethod.CARD:
+        with contextlib.suppress(GatewayDown):
+            attempt = attempt_prepare(attempt=attempt)
+    return attempt
+
+
 def payment_get_for_customer(*, payment_id, user) -> PaymentAttempt:
     """The caller's own attempt, else 404 (also for a malformed id)."""
     try:

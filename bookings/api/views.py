@@ -1,4 +1,3 @@
-import contextlib
 from datetime import timedelta
 
 from django.utils.translation import gettext as _
@@ -18,7 +17,7 @@ from bookings.api.photos import (
     photo_file_response,
 )
 from bookings.availability import free_slots, platform_zone
-from bookings.models import Booking, BookingStatus, PaymentMethod, VendorService
+from bookings.models import Booking, BookingStatus, VendorService
 from bookings.selectors import (
     booking_detail_queryset,
     booking_list_queryset,
@@ -35,7 +34,7 @@ from bookings.services.promos import promo_discount, promo_get
 from core.api.views import IsVendor
 from core.errors import InvalidInput
 from core.money import money
-from payments.checkout import GatewayDown, active_attempt, attempt_prepare
+from payments.checkout import checkout_start
 from signatures.api.serializers import SignatureRequestCreatedSerializer
 from signatures.services import booking_complain
 from signatures.services import signature_request as signature_request_create
@@ -177,13 +176,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         booking = booking_create(customer=request.user, **data)
-        # The booking is committed: now (under no lock) the card payment gets its gateway
-        # intent and client_secret. If the gateway is down the booking stands and the confirm
-        # call prepares the payment again.
-        attempt = active_attempt(booking)
-        if attempt is not None and attempt.method == PaymentMethod.CARD:
-            with contextlib.suppress(GatewayDown):
-                attempt_prepare(attempt=attempt)
+        checkout_start(booking=booking)
         return self._respond(booking, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=s.BookingDetailSerializer)

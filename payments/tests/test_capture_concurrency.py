@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -21,6 +21,7 @@ from bookings.services.creation import booking_create
 from bookings.services.transitions import booking_accept, booking_complete, booking_start
 from bookings.tests.conftest import ADDRESS, local_time
 from bookings.tests.factories import ServiceFactory, VendorServiceFactory
+from core.tests.concurrency import all_at_once
 from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
 from payments.checkout import active_attempt, attempt_prepare, payment_confirm
 from payments.gateways import get_gateway
@@ -38,32 +39,6 @@ from payments.operations import booking_capture_payment, operations_run_due
 
 D = Decimal
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def all_at_once(*calls, timeout=60):
-    """Run each call in its own thread (own database connection), all released together.
-    Returns their results; re-raises the first exception a call raised."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=timeout)
-            results[index] = call()
-        except Exception as error:  # reported to the test below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=timeout * 2)
-    assert not any(thread.is_alive() for thread in threads), "a capture thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def capture_requests(fake_stripe):

@@ -2,17 +2,16 @@
 connections: a double sign gives one signature and one capture; signatures for one vendor at once
 give the exact rating count and average and a chain with no shared previous hash."""
 
-import threading
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from bookings.models import BookingStatus
 from core.models import VendorProfile
+from core.tests.concurrency import all_at_once
 from payments.models import AttemptStatus, LedgerKind, LedgerTransaction, OperationKind, PaymentOperation
 from payments.operations import active_attempt
 from signatures.models import Review, Signature
@@ -20,31 +19,6 @@ from signatures.services import signature_request
 from signatures.tests.conftest import TOTAL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def all_at_once(*calls, timeout=60):
-    """Run each call in its own thread (own connection), released together; their results."""
-    barrier = threading.Barrier(len(calls))
-    results, errors = [None] * len(calls), []
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=timeout)
-            results[index] = call()
-        except Exception as error:  # reported below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=timeout * 2)
-    assert not any(thread.is_alive() for thread in threads), "a signing thread hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def signing(user, request_id, body):
