@@ -1,12 +1,17 @@
 """Django admin for the catalog, vendor prices, bookings and promo codes.
 
 Bookings are a read-only record here: status, assignment and money change only through the
-booking services (ops actions that call them come as admin actions later), so a booking page never
-saves anything. Vendor prices and promo redemptions are likewise shown, not edited.
+booking services, so a booking page never saves anything; what ops do to a booking are admin
+actions, each calling one service (core/admin_actions.py): resolve a dispute
+(``signatures.services.dispute_resolve``), capture by hand with a reason
+(``booking_capture_by_ops``), send a new signature request (``signature_request``). Vendor prices
+and promo redemptions are likewise shown, not edited.
 """
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from bookings.models import (
@@ -21,7 +26,25 @@ from bookings.models import (
     ServiceCategory,
     VendorService,
 )
+from bookings.services.transitions import booking_capture_by_ops
 from core.admin import ViewOnlyAdmin, ViewOnlyInline
+from core.admin_actions import (
+    SHOWN_ERRORS,
+    OpsActionsAdmin,
+    action_form_page,
+    bound_if_applied,
+    error_text,
+    form_add_errors,
+)
+from core.errors import InvalidInput
+from core.models import MONEY_DIGITS, MONEY_PLACES
+from signatures.services import (
+    OUTCOME_CANCEL_REFUND,
+    OUTCOME_CAPTURE_FULL,
+    OUTCOME_CAPTURE_PARTIAL,
+    dispute_resolve,
+    signature_request,
+)
 
 # --- Catalog ------------------------------------------------------------------------------------
 
@@ -157,15 +180,42 @@ BOOKING_FIELDSETS = (
 )
 
 
-@admin.register(Booking)
-class BookingAdmin(ViewOnlyAdmin):
-    """Every booking, read-only, with its lines, timeline and offers.
+class DisputeResolutionForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label=_("Decision"),
+        choices=[
+            (OUTCOME_CAPTURE_FULL, _("Capture in full (the customer pays the whole total)")),
+            (OUTCOME_CAPTURE_PARTIAL, _("Capture part, refund or release the rest")),
+            (OUTCOME_CANCEL_REFUND, _("Cancel with a full refund")),
+        ],
+        widget=forms.RadioSelect,
+    )
+    amount = forms.DecimalField(
+        label=_("Amount the customer pays"),
+        required=False,
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        help_text=_("Only for a part capture: more than 0 and less than the booking's total."),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
-    ``has_change_permission`` is False for everyone, so the page is a view and a POST to it is
-    refused (403) before anything is saved. Ops actions (assign, cancel, refund …) will be admin
-    actions calling the booking services; give them their own permission check
-    (``request.user.has_perm("bookings.change_booking")``) rather than "change", which this
-    admin deliberately never grants."""
+
+class ManualCaptureForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Why the payment is taken without the customer's signature (e.g. confirmed by phone)."),
+    )
+
+
+@admin.register(Booking)
+class BookingAdmin(OpsActionsAdmin):
+    """Every booking, read-only, with its lines, timeline and offers, and the ops actions.
+
+    ``has_change_permission`` is False for every object, so the page is a view and a POST to it
+    is refused (403) before anything is saved; asked without an object it is the model's change
+    permission (ops managers, super admins), which unlocks the actions."""
 
     list_display = (
         "booking_number",
@@ -193,11 +243,97 @@ class BookingAdmin(ViewOnlyAdmin):
     fieldsets = BOOKING_FIELDSETS
     readonly_fields = tuple(field for _title, options in BOOKING_FIELDSETS for field in options["fields"])
     inlines = (BookingLineInline, BookingEventInline, BookingOfferInline)
-    actions = None
+    actions = ("resolve_dispute", "capture_by_hand", "send_signature_request")
 
     @admin.display(description=_("total"), ordering="total")
     def total_with_currency(self, obj):
         return f"{obj.total} {obj.currency}"
+
+    def _one_booking(self, request, queryset):
+        bookings = list(queryset[:2])
+        if len(bookings) != 1:
+            self.message_user(request, gettext("Select exactly one booking for this action."), messages.ERROR)
+            return None
+        return bookings[0]
+
+    def _form_action(self, request, queryset, *, form_class, run, done, title, intro, submit):
+        """One booking, a form, one service call: errors of the input go back onto the form, a
+        refusal of the service becomes a message."""
+        booking = self._one_booking(request, queryset)
+        if booking is None:
+            return None
+        form = bound_if_applied(request, form_class)
+        if form.is_bound and form.is_valid():
+            try:
+                booking = run(booking, form.cleaned_data)
+            except InvalidInput as error:
+                form_add_errors(form, error)
+            except SHOWN_ERRORS as error:
+                self.message_user(request, f"{booking.booking_number}: {error_text(error)}", messages.ERROR)
+                return None
+            else:
+                self.message_user(request, done % {"number": booking.booking_number, "status": booking.status})
+                return None
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            form=form,
+            title=title % {"number": booking.booking_number},
+            intro=intro,
+            submit=submit,
+        )
+
+    @admin.action(description=_("Resolve the dispute…"), permissions=["change"])
+    def resolve_dispute(self, request, queryset):
+        return self._form_action(
+            request,
+            queryset,
+            form_class=DisputeResolutionForm,
+            run=lambda booking, data: dispute_resolve(
+                booking=booking,
+                user=request.user,
+                outcome=data["outcome"],
+                amount=data["amount"],
+                reason=data["reason"],
+            ),
+            done=gettext("Dispute on %(number)s resolved: the booking is now %(status)s."),
+            title=gettext("Resolve the dispute on %(number)s"),
+            intro=gettext(
+                "Both parties are told of the decision and the money moves through the payment gateway after "
+                "it is saved; the decision and its reason are audited."
+            ),
+            submit=gettext("Resolve"),
+        )
+
+    @admin.action(description=_("Capture the payment by hand…"), permissions=["change"])
+    def capture_by_hand(self, request, queryset):
+        return self._form_action(
+            request,
+            queryset,
+            form_class=ManualCaptureForm,
+            run=lambda booking, data: booking_capture_by_ops(booking=booking, user=request.user, reason=data["reason"]),
+            done=gettext("Payment of %(number)s sent for capture: the booking is now %(status)s."),
+            title=gettext("Capture the payment of %(number)s by hand"),
+            intro=gettext(
+                "For a completed job whose signature did not come (an expired request, a customer who confirmed "
+                "by phone). The booking becomes signed and its full total is captured."
+            ),
+            submit=gettext("Capture"),
+        )
+
+    @admin.action(description=_("Send a new signature request"), permissions=["change"])
+    def send_signature_request(self, request, queryset):
+        for booking in queryset.order_by("scheduled_at"):
+            try:
+                signature_request(booking=booking, user=request.user)
+            except SHOWN_ERRORS as error:
+                self.message_user(request, f"{booking.booking_number}: {error_text(error)}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    gettext("%(number)s: the customer has a signing link.") % {"number": booking.booking_number},
+                )
 
 
 # --- Promo codes --------------------------------------------------------------------------------

@@ -5,17 +5,21 @@ missing; the demo bookings are made once (when the demo customer has none), rela
 moment of seeding, so a later run neither duplicates nor breaks them.
 """
 
+import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image, ImageDraw
 
 from bookings.availability import platform_zone
 from bookings.models import Booking
 from bookings.services.catalog import catalog_service_upsert, vendor_service_set
 from bookings.services.creation import booking_create
+from bookings.services.photos import photo_upload
 from bookings.services.promos import PromoCode
 from bookings.services.transitions import (
     booking_accept,
@@ -300,7 +304,9 @@ def _seed_bookings(*, customer, vendors, services) -> int:
     past = _at(-6, 10, now=now)
     done = book(past, ["home-deep-cleaning", "bathroom-cleaning"], vendor=ravi, booked_at=past - timedelta(days=2))
     booking_accept(booking=done, user=ravi_user, now=past - timedelta(days=2, minutes=-5))
-    booking_start(booking=done, user=ravi_user, now=past)
+    done = booking_start(booking=done, user=ravi_user, now=past)
+    for kind in ("before", "after"):
+        photo_upload(booking=done, user=ravi_user, kind=kind, image_file=_demo_photo(kind), now=past)
     booking_complete(booking=done, user=ravi_user, now=past + timedelta(hours=5))
 
     # In progress: the latest half-hour start inside Ravi's hours that has already begun.
@@ -311,7 +317,8 @@ def _seed_bookings(*, customer, vendors, services) -> int:
         running_start -= timedelta(minutes=30)
     running = book(running_start, ["sofa-shampooing"], vendor=ravi, booked_at=running_start - timedelta(days=1))
     booking_accept(booking=running, user=ravi_user, now=running_start - timedelta(days=1) + timedelta(minutes=5))
-    booking_start(booking=running, user=ravi_user, now=running_start)
+    running = booking_start(booking=running, user=ravi_user, now=running_start)
+    photo_upload(booking=running, user=ravi_user, kind="before", image_file=_demo_photo("before"), now=running_start)
 
     # Confirmed for the day after tomorrow.
     confirmed = book(_at(2, 11, now=now), ["bathroom-cleaning"], vendor=ravi, promo="WELCOME10")
@@ -333,3 +340,19 @@ def _seed_bookings(*, customer, vendors, services) -> int:
     book(stale_start, ["ac-service"], vendor=coolair, booked_at=stale_start - timedelta(days=1))
     expire_stale_bookings(now=now)
     return made
+
+
+def _demo_photo(kind: str) -> SimpleUploadedFile:
+    """A drawn stand-in for a job photo: a tiled floor, stained before the job, clean after."""
+    image = Image.new("RGB", (640, 480), (214, 208, 196))
+    draw = ImageDraw.Draw(image)
+    for x in range(0, 640, 80):
+        draw.line([(x, 0), (x, 480)], fill=(170, 164, 150), width=3)
+    for y in range(0, 480, 80):
+        draw.line([(0, y), (640, y)], fill=(170, 164, 150), width=3)
+    if kind == "before":
+        for x, y, r in ((150, 120, 40), (400, 300, 60), (520, 90, 25), (260, 380, 35)):
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=(112, 92, 60))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return SimpleUploadedFile(f"{kind}.jpg", buffer.getvalue(), content_type="image/jpeg")

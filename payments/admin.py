@@ -23,7 +23,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, Sum
@@ -34,10 +33,16 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ViewOnlyAdmin, ViewOnlyInline
-from core.errors import ApplicationError, InvalidInput
+from core.admin_actions import (
+    SHOWN_ERRORS,
+    OpsActionsAdmin,
+    action_form_page,
+    bound_if_applied,
+    error_text,
+    form_add_errors,
+)
+from core.errors import InvalidInput
 from core.models import MONEY_DIGITS, MONEY_PLACES
-from payments.gateways.errors import GatewayError
-from payments.ledger import LedgerError
 from payments.manual import MANUAL_PAYMENT_METHODS, REFERENCE_MAX_LENGTH, booking_amount_owed, manual_payment_record
 from payments.models import (
     Earning,
@@ -55,63 +60,6 @@ from payments.models import (
 from payments.operations import operation_retry
 from payments.payouts import payout_mark_paid, payout_retry
 from payments.reconciliation import NOTE_MAX_LENGTH, reconciliation_issue_resolve, reconciliation_issue_sync
-
-ACTION_FORM_TEMPLATE = "admin/payments/action_form.html"
-# What an ops action may run into and show as a message: a refusal of the service, a gateway that
-# did not answer, a posting the ledger refused.
-SHOWN_ERRORS = (ApplicationError, GatewayError, LedgerError)
-
-
-class OpsActionsAdmin(admin.ModelAdmin):
-    """Listed and viewed with the view permission; the change permission only unlocks the ops
-    actions (it is asked without an object): object pages stay views for everyone, so a POST to
-    one is refused before anything is saved."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        if obj is not None:
-            return False
-        return super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def _error_text(error) -> str:
-    if isinstance(error, InvalidInput) and error.fields:
-        return " ".join(str(message) for messages_ in error.fields.values() for message in messages_)
-    if isinstance(error, ApplicationError):
-        return str(error.message)
-    if isinstance(error, GatewayError):
-        return gettext("The payment gateway did not answer (%(error)s); try again later.") % {"error": error}
-    return str(error)
-
-
-def _action_form_page(modeladmin, request, queryset, *, form, title, intro, submit):
-    """The intermediate page of an action that needs input: the selected rows, the form, and the
-    hidden fields that bring the POST back to the same action."""
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "intro": intro,
-        "submit": submit,
-        "form": form,
-        "queryset": queryset,
-        "opts": modeladmin.model._meta,
-        "action": request.POST.get("action", ""),
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "select_across": request.POST.get("select_across", "0"),
-        "media": modeladmin.media + form.media,
-    }
-    return TemplateResponse(request, ACTION_FORM_TEMPLATE, context)
-
-
-def _bound_if_applied(request, form_class, **kwargs):
-    """The action's form: bound when its page was submitted (``apply``), unbound on the first
-    arrival from the changelist."""
-    return form_class(request.POST if "apply" in request.POST else None, **kwargs)
 
 
 def _booking_number(booking):
@@ -254,13 +202,9 @@ class PaymentAttemptAdmin(OpsActionsAdmin):
                     actor=request.user,
                 )
             except InvalidInput as error:
-                for field, field_messages in error.fields.items():
-                    for message in field_messages:
-                        form.add_error(field if field in form.fields else None, message)
-                if not error.fields:
-                    form.add_error(None, error.message)
+                form_add_errors(form, error)
             except SHOWN_ERRORS as error:
-                form.add_error(None, _error_text(error))
+                form.add_error(None, error_text(error))
             else:
                 posted = recorded.ledger_transaction
                 if recorded.created:
@@ -347,7 +291,7 @@ class PaymentOperationAdmin(OpsActionsAdmin):
             try:
                 op = operation_retry(op=op, actor=request.user)
             except SHOWN_ERRORS as error:
-                self.message_user(request, f"{name}: {_error_text(error)}", messages.ERROR)
+                self.message_user(request, f"{name}: {error_text(error)}", messages.ERROR)
                 continue
             level = {
                 OperationState.SUCCEEDED: messages.SUCCESS,
@@ -423,7 +367,7 @@ class PayoutAdmin(OpsActionsAdmin):
             try:
                 payout = payout_retry(payout=payout, actor=request.user)
             except SHOWN_ERRORS as error:
-                self.message_user(request, f"{payout.number}: {_error_text(error)}", messages.ERROR)
+                self.message_user(request, f"{payout.number}: {error_text(error)}", messages.ERROR)
                 continue
             level = {PayoutStatus.PAID: messages.SUCCESS, PayoutStatus.FAILED: messages.ERROR}.get(
                 payout.status, messages.INFO
@@ -448,18 +392,16 @@ class PayoutAdmin(OpsActionsAdmin):
             )
             return None
         (payout,) = payouts
-        form = _bound_if_applied(request, BankReferenceForm)
+        form = bound_if_applied(request, BankReferenceForm)
         if form.is_bound and form.is_valid():
             try:
                 payout = payout_mark_paid(
                     payout=payout, bank_reference=form.cleaned_data["bank_reference"], actor=request.user
                 )
             except InvalidInput as error:
-                for field, field_messages in error.fields.items():
-                    for message in field_messages:
-                        form.add_error(field if field in form.fields else None, message)
+                form_add_errors(form, error)
             except SHOWN_ERRORS as error:
-                self.message_user(request, f"{payout.number}: {_error_text(error)}", messages.ERROR)
+                self.message_user(request, f"{payout.number}: {error_text(error)}", messages.ERROR)
                 return None
             else:
                 self.message_user(
@@ -469,7 +411,7 @@ class PayoutAdmin(OpsActionsAdmin):
                     messages.SUCCESS,
                 )
                 return None
-        return _action_form_page(
+        return action_form_page(
             self,
             request,
             queryset,
@@ -629,14 +571,14 @@ class ReconciliationIssueAdmin(OpsActionsAdmin):
 
     @admin.action(description=_("Resolve…"), permissions=["change"])
     def resolve_issues(self, request, queryset):
-        form = _bound_if_applied(request, ResolveForm)
+        form = bound_if_applied(request, ResolveForm)
         if form.is_bound and form.is_valid():
             resolved = 0
             for issue in queryset:
                 try:
                     reconciliation_issue_resolve(issue=issue, actor=request.user, note=form.cleaned_data["note"])
                 except SHOWN_ERRORS as error:
-                    self.message_user(request, f"#{issue.pk}: {_error_text(error)}", messages.WARNING)
+                    self.message_user(request, f"#{issue.pk}: {error_text(error)}", messages.WARNING)
                 else:
                     resolved += 1
             if resolved:
@@ -644,7 +586,7 @@ class ReconciliationIssueAdmin(OpsActionsAdmin):
                     request, gettext("%(count)s issue(s) resolved.") % {"count": resolved}, messages.SUCCESS
                 )
             return None
-        return _action_form_page(
+        return action_form_page(
             self,
             request,
             queryset.select_related("attempt__booking"),
@@ -661,7 +603,7 @@ class ReconciliationIssueAdmin(OpsActionsAdmin):
             try:
                 issue = reconciliation_issue_sync(issue=issue, actor=request.user)
             except SHOWN_ERRORS as error:
-                self.message_user(request, f"#{issue.pk} ({number}): {_error_text(error)}", messages.ERROR)
+                self.message_user(request, f"#{issue.pk} ({number}): {error_text(error)}", messages.ERROR)
                 continue
             if issue.resolved_at is not None:
                 self.message_user(request, f"#{issue.pk} ({number}): {issue.note}", messages.SUCCESS)

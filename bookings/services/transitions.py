@@ -16,7 +16,15 @@ from django.utils.translation import gettext as _
 
 from bookings.availability import vendor_can_take
 from bookings.locks import lock_booking, lock_vendors
-from bookings.models import Booking, BookingOffer, BookingStatus, CancelledBy, OfferOutcome, PaymentMethod
+from bookings.models import (
+    Booking,
+    BookingOffer,
+    BookingStatus,
+    CancelledBy,
+    OfferOutcome,
+    PaymentMethod,
+    PhotoKind,
+)
 from bookings.services.common import (
     BookingConflict,
     SlotTaken,
@@ -112,14 +120,17 @@ def booking_start(*, booking: Booking, user, now=None) -> Booking:
 
 @transaction.atomic
 def booking_complete(*, booking: Booking, user, now=None) -> Booking:
-    """The holding vendor finishes the job: in_progress → completed. (The before/after photo
-    requirement arrives with the photos issue.)"""
+    """The holding vendor finishes the job: in_progress → completed, once the job has at least one
+    before and one after photo (409 naming what is missing otherwise: the photos are the evidence
+    the signature and any dispute rest on)."""
     now = now or timezone.now()
     booking = lock_booking(booking.pk)
     require_actor(user, booking, "vendor")
     _require_holder(booking, user)
     if booking.status == BookingStatus.COMPLETED:
         return booking
+    if booking.status == BookingStatus.IN_PROGRESS:
+        _require_job_photos(booking)
     return transition(booking=booking, to_status=BookingStatus.COMPLETED, actor=user, event="completed", now=now)
 
 
@@ -148,6 +159,17 @@ def booking_capture_by_ops(*, booking: Booking, user, reason: str, amount=None, 
     )
     booking_capture_payment(booking=booking, actor=user, amount=amount, reason=reason)
     return booking
+
+
+def _require_job_photos(booking):
+    kinds = set(booking.photos.values_list("kind", flat=True).distinct())
+    missing = [kind for kind in (PhotoKind.BEFORE, PhotoKind.AFTER) if kind not in kinds]
+    if missing:
+        raise BookingConflict(
+            _("Upload at least one %(kinds)s photo before completing the job.")
+            % {"kinds": _(" and one ").join(str(PhotoKind(kind).label).lower() for kind in missing)},
+            booking=booking,
+        )
 
 
 def _require_holder(booking, user):

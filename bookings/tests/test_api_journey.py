@@ -13,6 +13,7 @@ from bookings.availability import platform_zone
 from bookings.models import Booking
 from bookings.tests.conftest import local_time
 from bookings.tests.factories import ServiceFactory, VendorServiceFactory
+from bookings.tests.photos import add_job_photos
 from core.models import SystemSettings
 from core.money import money
 from core.tests.factories import VendorFactory
@@ -164,6 +165,7 @@ def test_customer_and_vendor_journey(api_client, client_for, catalog, vendor):
     settings_row.start_early_minutes = 5 * 24 * 60
     settings_row.save(update_fields=["start_early_minutes"])
     assert ok(vendor_api.post(f"/api/bookings/{booking_id}/start_booking/"))["status"] == "in_progress"
+    add_job_photos(Booking.objects.get(pk=booking_id))
     completed = ok(vendor_api.post(f"/api/bookings/{booking_id}/complete_booking/"))
     assert completed["status"] == "completed"
     timeline = ok(customer_api.get(f"/api/bookings/{booking_id}/"))["timeline"]

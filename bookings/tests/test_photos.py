@@ -23,6 +23,7 @@ from bookings.services.photos import MAX_PHOTOS_PER_BOOKING, photo_list, photo_u
 from bookings.services.transitions import booking_accept, booking_complete, booking_reject, booking_start
 from bookings.tests.conftest import NOW, ist
 from bookings.tests.factories import VendorServiceFactory
+from bookings.tests.photos import add_job_photos
 from core.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from core.models import AuditLog
 from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
@@ -385,10 +386,11 @@ def test_before_photos_only_while_the_job_is_in_progress(client_for, confirmed, 
 
     booking_start(booking=confirmed, user=vendor.user, now=START)
     assert post_photo(api, confirmed, image_bytes(), kind="before").status_code == 201
+    assert post_photo(api, confirmed, image_bytes(color=(9, 9, 9)), kind="after").status_code == 201
 
     complete(confirmed, vendor)
     assert post_photo(api, confirmed, image_bytes(color=(1, 1, 1)), kind="before").status_code == 409
-    assert BookingPhoto.objects.filter(booking=confirmed).count() == 1
+    assert BookingPhoto.objects.filter(booking=confirmed, kind="before").count() == 1
 
 
 def test_after_photos_while_in_progress_or_completed(client_for, confirmed, vendor):
@@ -398,6 +400,7 @@ def test_after_photos_while_in_progress_or_completed(client_for, confirmed, vend
 
     booking_start(booking=confirmed, user=vendor.user, now=START)
     assert post_photo(api, confirmed, image_bytes(color=(1, 2, 3)), kind="after").status_code == 201
+    assert post_photo(api, confirmed, image_bytes(color=(3, 2, 1)), kind="before").status_code == 201
 
     complete(confirmed, vendor)
     assert post_photo(api, confirmed, image_bytes(color=(4, 5, 6)), kind="after").status_code == 201
@@ -581,6 +584,7 @@ def test_a_refused_upload_under_the_lock_leaves_no_file_behind(job, vendor):
     # given: the status changes between the upload's first check and its insert — simulated by
     # uploading to a stale copy of the booking after it was completed elsewhere
     stale = Booking.objects.get(pk=job.pk)
+    add_job_photos(job)
     complete(job, vendor)
     files_before = _all_files()
 
@@ -588,7 +592,7 @@ def test_a_refused_upload_under_the_lock_leaves_no_file_behind(job, vendor):
         photo_upload(booking=stale, user=vendor.user, kind="before", image_file=upload(image_bytes()))
 
     assert _all_files() == files_before
-    assert not BookingPhoto.objects.exists()
+    assert BookingPhoto.objects.count() == 2
 
 
 def _all_files():

@@ -19,6 +19,7 @@ from bookings.services.transitions import (
 )
 from bookings.tests.conftest import NOW, ist
 from bookings.tests.factories import VendorServiceFactory
+from bookings.tests.photos import add_job_photos, add_photo
 from core.errors import InvalidInput
 from core.models import AuditLog
 from core.tests.factories import CustomerFactory, VendorFactory
@@ -94,6 +95,7 @@ def test_start_puts_the_booking_in_progress(booking, vendor):
 def test_complete_finishes_the_job(booking, vendor):
     accept(booking, vendor)
     booking_start(booking=booking, user=vendor.user, now=START)
+    add_job_photos(booking)
 
     booking = booking_complete(booking=booking, user=vendor.user, now=START + timedelta(hours=2))
 
@@ -172,6 +174,26 @@ def test_expire_stale_bookings_sweeps_pending_bookings_whose_start_passed(make_b
     assert confirmed.status == BookingStatus.CONFIRMED
 
 
+@pytest.mark.parametrize(
+    ("kinds", "missing"),
+    [((), "before and one after"), (("before",), "after"), (("after", "after"), "before")],
+)
+def test_completing_needs_a_before_and_an_after_photo(booking, vendor, kinds, missing):
+    # given a job in progress photographed with only ``kinds``
+    accept(booking, vendor)
+    booking_start(booking=booking, user=vendor.user, now=START)
+    for kind in kinds:
+        add_photo(booking, kind=kind)
+    before = state(booking)
+    # when
+    with pytest.raises(BookingConflict) as caught:
+        booking_complete(booking=booking, user=vendor.user, now=START + timedelta(hours=2))
+    # then the job stays in progress and the answer names what is missing
+    assert caught.value.status_code == 409
+    assert f"at least one {missing} photo" in str(caught.value)
+    assert state(booking) == before
+
+
 # --- refused transitions -------------------------------------------------------------------------
 
 
@@ -181,6 +203,7 @@ def _to_status(booking, status, vendor, customer):
     if status in ("in_progress", "completed"):
         booking_start(booking=booking, user=vendor.user, now=START)
     if status == "completed":
+        add_job_photos(booking)
         booking_complete(booking=booking, user=vendor.user, now=START + timedelta(hours=2))
     if status == "cancelled":
         booking_cancel(booking=booking, user=customer, now=NOW + MINUTE)

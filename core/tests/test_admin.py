@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 import pytest
 from axes.models import AccessAttempt
 from django import forms
+from django.contrib.admin import helpers
 from django.contrib.auth.models import Group
+from django.contrib.messages import get_messages
 from django.db import transaction
 from django.db.models import F
 from django.test import Client
@@ -75,6 +77,31 @@ def logged_in(user):
 def admin_url(model, view="changelist", *args):
     app_label, model_name = model.split(".")
     return reverse(f"admin:{app_label}_{model_name}_{view}", args=args)
+
+
+def messages_of(response):
+    return [(message.level_tag, str(message)) for message in get_messages(response.wsgi_request)]
+
+
+def choose_action(client, model, action, ids):
+    """Pick an action in the changelist with rows ticked (the changelist's own form)."""
+    return client.post(
+        admin_url(model), {"action": action, helpers.ACTION_CHECKBOX_NAME: [str(pk) for pk in ids], "index": "0"}
+    )
+
+
+def confirm_action(client, model, action, ids, **fields):
+    """Submit an action's intermediate page."""
+    return client.post(
+        admin_url(model),
+        {
+            "action": action,
+            helpers.ACTION_CHECKBOX_NAME: [str(pk) for pk in ids],
+            "select_across": "0",
+            "apply": "apply",
+            **fields,
+        },
+    )
 
 
 def local_time(days_ahead, hour, minute=0):

@@ -21,6 +21,7 @@ from bookings.services.creation import booking_create
 from bookings.services.transitions import booking_accept, booking_complete, booking_start
 from bookings.tests.conftest import ADDRESS, local_time
 from bookings.tests.factories import ServiceFactory, VendorServiceFactory
+from bookings.tests.photos import add_job_photos
 from core.tests.concurrency import all_at_once
 from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
 from payments.checkout import active_attempt, attempt_prepare, payment_confirm
@@ -68,6 +69,7 @@ def completed(fake_stripe):
     assert attempt.status == AttemptStatus.AUTHORIZED
     booking_accept(booking=booking, user=vendor.user)
     booking_start(booking=booking, user=vendor.user, now=start)
+    add_job_photos(booking)
     booking_complete(booking=booking, user=vendor.user, now=start + timedelta(hours=1))
     booking.refresh_from_db()
     assert booking.status == BookingStatus.COMPLETED

@@ -38,6 +38,7 @@ from bookings.services.transitions import (
 )
 from bookings.tests.conftest import ADDRESS, local_time
 from bookings.tests.factories import PromoCodeFactory, ServiceFactory, VendorServiceFactory
+from bookings.tests.photos import add_job_photos
 from core.models import Notification, SystemSettings
 from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
 from payments.gateways import get_gateway
@@ -313,12 +314,10 @@ def test_card_booking_from_authorisation_to_payout(world):
     config = SystemSettings.load()
     config.start_early_minutes = 5 * 24 * 60
     config.save(update_fields=["start_early_minutes"])
-    for action, status in (
-        ("accept_booking", "confirmed"),
-        ("start_booking", "in_progress"),
-        ("complete_booking", "completed"),
-    ):
+    for action, status in (("accept_booking", "confirmed"), ("start_booking", "in_progress")):
         assert vendor_api.post(f"/api/bookings/{created['id']}/{action}/")["status"] == status
+    add_job_photos(Booking.objects.get(pk=created["id"]))
+    assert vendor_api.post(f"/api/bookings/{created['id']}/complete_booking/")["status"] == "completed"
     assert not money_moved(created["id"]).exists()
 
     # ops capture by hand (the signature flow's stand-in)
@@ -387,6 +386,7 @@ def test_in_the_embedded_run_each_answer_already_shows_the_money_moved(world):
     start = local_time(2, 10)
     booking, attempt = confirmed_booking(world, start)
     at(world, start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
 
     signed = world.ops_api.post(f"/api/bookings/{booking.pk}/capture_payment/", {"reason": "Signed on paper"})
@@ -417,6 +417,7 @@ def test_cash_the_vendor_collects_is_owed_back_and_netted_against_the_next_payou
     world.vendor_api.post(f"/api/bookings/{cash['id']}/accept_booking/")
     booking = Booking.objects.get(pk=cash["id"])
     at(world, cash_start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, cash_start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
     url = f"/api/bookings/{booking.pk}/capture_payment/"
     refused = world.ops_api.post(url, {"reason": "Paid less", "amount": "500.00"}, status=400)
@@ -441,6 +442,7 @@ def test_cash_the_vendor_collects_is_owed_back_and_netted_against_the_next_payou
     # a card job later: its earning, less what the vendor owes, is paid out
     card, _ = confirmed_booking(world, card_start)
     at(world, card_start, booking_start, booking=card, user=world.vendor.user)
+    add_job_photos(card)
     at(world, card_start + HOUR, booking_complete, booking=card, user=world.vendor.user)
     world.ops_api.post(f"/api/bookings/{card.pk}/capture_payment/", {"reason": "Signed on paper"})
     earning = Earning.objects.get(booking=card)
@@ -664,6 +666,7 @@ def test_ops_capture_part_of_the_total_and_the_rest_of_the_hold_is_released(worl
     start = local_time(2, 10)
     booking, attempt = confirmed_booking(world, start)
     at(world, start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
 
     world.ops_api.post(
@@ -731,6 +734,7 @@ def completed_and_captured(world, start=None):
     start = start or local_time(2, 10)
     booking, attempt = confirmed_booking(world, start)
     at(world, start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
     at(world, start + 2 * HOUR, booking_capture_by_ops, booking=booking, user=world.ops, reason="Signed on paper")
     attempt.refresh_from_db()
@@ -981,6 +985,7 @@ def test_a_far_out_booking_saves_the_card_authorises_a_day_ahead_and_captures_af
     get_gateway().cancel_payment_intent(first.gateway_intent_id, reason="abandoned")
 
     at(world, start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
     at(world, start + 2 * HOUR, booking_capture_by_ops, booking=booking, user=world.ops, reason="Signed on paper")
 
@@ -1044,6 +1049,7 @@ def test_a_saved_card_that_declines_later_is_flagged_and_nothing_is_taken(world)
 
     # the job is done; the capture tries the saved card off-session, is declined, and ops are told
     at(world, start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
     at(world, start + 2 * HOUR, booking_capture_by_ops, booking=booking, user=world.ops, reason="Signed on paper")
 
@@ -1158,6 +1164,7 @@ def test_a_capture_during_an_outage_is_retried_with_backoff_until_it_succeeds(wo
     start = local_time(2, 10)
     booking, attempt = confirmed_booking(world, start)
     at(world, start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
     stripe.fail_next(500, times=2)
 
@@ -1198,6 +1205,7 @@ def test_a_capture_that_keeps_failing_is_flagged_for_ops_after_max_tries(world, 
     start = local_time(2, 10)
     booking, attempt = confirmed_booking(world, start)
     at(world, start, booking_start, booking=booking, user=world.vendor.user)
+    add_job_photos(booking)
     at(world, start + HOUR, booking_complete, booking=booking, user=world.vendor.user)
     stripe.fail_next(503, times=MAX_TRIES)
 

@@ -46,6 +46,7 @@ from bookings.services.transitions import (
 )
 from bookings.tests.conftest import ADDRESS, NOW
 from bookings.tests.factories import PromoCodeFactory, ServiceFactory, VendorServiceFactory
+from bookings.tests.photos import add_job_photos
 from core.errors import ApplicationError
 from core.models import SystemSettings
 from core.money import ZERO, money
@@ -306,6 +307,7 @@ class Simulation:
                 booking_start(booking=booking, user=booking.vendor.user, now=self.clock)
             elif before == BookingStatus.IN_PROGRESS:
                 self.advance(HOUR)
+                add_job_photos(booking)
                 booking_complete(booking=booking, user=booking.vendor.user, now=self.clock)
             else:
                 self.capture(booking, capture)

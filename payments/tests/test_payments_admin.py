@@ -9,7 +9,6 @@ import pytest
 from django.apps import apps
 from django.contrib.admin import helpers
 from django.contrib.auth.models import Group, Permission
-from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -17,7 +16,16 @@ from django.utils import timezone
 
 from bookings.services.transitions import booking_cancel
 from core.models import AuditLog, Role
-from core.tests.test_admin import LOGIN_URL, admin_url, logged_in, make_plain_superuser, make_user
+from core.tests.test_admin import (
+    LOGIN_URL,
+    admin_url,
+    choose_action,
+    confirm_action,
+    logged_in,
+    make_plain_superuser,
+    make_user,
+    messages_of,
+)
 from payments.ledger import BANK
 from payments.models import (
     AttemptStatus,
@@ -56,31 +64,6 @@ STAFF = (Role.ONBOARD_MANAGER, Role.OPS_MANAGER, Role.SUPER_ADMIN)
 OPS_CHANGES = {"paymentattempt", "paymentoperation", "payout", "reconciliationissue"}
 NOT_FOR_OPS = {"idempotencyrecord", "fakegatewayobject"}
 LEDGER = {"ledgertransaction", "ledgerline"}
-
-
-def messages_of(response):
-    return [(message.level_tag, str(message)) for message in get_messages(response.wsgi_request)]
-
-
-def choose_action(client, model, action, ids):
-    """Pick an action in the changelist with rows ticked (the changelist's own form)."""
-    return client.post(
-        admin_url(model), {"action": action, helpers.ACTION_CHECKBOX_NAME: [str(pk) for pk in ids], "index": "0"}
-    )
-
-
-def confirm_action(client, model, action, ids, **fields):
-    """Submit an action's intermediate page."""
-    return client.post(
-        admin_url(model),
-        {
-            "action": action,
-            helpers.ACTION_CHECKBOX_NAME: [str(pk) for pk in ids],
-            "select_across": "0",
-            "apply": "apply",
-            **fields,
-        },
-    )
 
 
 @pytest.fixture

@@ -1,11 +1,9 @@
 """Helpers for the signature tests: a vendor working all day, completed bookings made through the
 booking services (cash, or card authorised through the fake gateway), with before/after photo
-rows carrying a SHA-256 (the photo upload API is another issue's: rows are made directly)."""
+rows carrying a SHA-256 (bookings/tests/photos.py)."""
 
 import base64
-import hashlib
 import io
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -14,11 +12,12 @@ import pytest
 from django.db import models
 from PIL import Image
 
-from bookings.models import Booking, BookingPhoto, BookingStatus, PhotoKind
+from bookings.models import Booking, BookingStatus
 from bookings.services.creation import booking_create
 from bookings.services.transitions import booking_accept, booking_complete, booking_start
 from bookings.tests.conftest import ADDRESS, local_time
 from bookings.tests.factories import ServiceFactory, VendorServiceFactory
+from bookings.tests.photos import add_photo
 from core.models import Notification
 from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
 from payments.checkout import active_attempt, attempt_prepare, payment_confirm
@@ -83,17 +82,6 @@ class World:
         booking.refresh_from_db()
         assert booking.status == BookingStatus.COMPLETED
         return booking
-
-
-def add_photo(booking, *, kind=PhotoKind.AFTER, content=None):
-    content = content or uuid.uuid4().bytes
-    return BookingPhoto.objects.create(
-        booking=booking,
-        kind=kind,
-        image=f"booking-photos/test/{uuid.uuid4().hex}.jpg",
-        sha256=hashlib.sha256(content).hexdigest(),
-        uploaded_by=booking.vendor.user,
-    )
 
 
 def sign_token(booking) -> str:
