@@ -7,22 +7,75 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from bookings.selectors import booking_detail_queryset
+from bookings.services.chat import chat_booking, message_post, messages_mark_read
 from core.consumers import AuthenticatedConsumer
-from core.realtime import booking_group, vendor_jobs_group
+from core.errors import ApplicationError, InvalidInput
+from core.realtime import booking_chat_group, booking_group, vendor_jobs_group
 
 
 class BookingConsumer(AuthenticatedConsumer):
     """The booking's customer, the vendor it was offered to or held by, and ops staff. On connect
-    the current state is sent first, so a reconnecting client is never stale."""
+    the current state is sent first, so a reconnecting client is never stale.
+
+    The chat goes to a group of its own that only its readers join (the customer, the vendor
+    holding the booking, ops); when the booking changes hands, a socket whose user is no longer
+    a reader leaves it at the update that says so."""
 
     booking = None
 
     async def authorize(self, user):
         self.booking = await self._visible_booking(user, self.scope["url_route"]["kwargs"]["booking_id"])
-        return [booking_group(self.booking.pk)] if self.booking is not None else None
+        if self.booking is None:
+            return None
+        groups = [booking_group(self.booking.pk)]
+        if await self._reads_chat(user):
+            groups.append(booking_chat_group(self.booking.pk))
+        return groups
+
+    async def push(self, event):
+        chat = booking_chat_group(self.booking.pk) if self.booking is not None else None
+        changed = event["message"].get("type") == "booking.update" and chat in self.groups_joined
+        if changed and not await self._reads_chat(self.scope["user"]):
+            await self.channel_layer.group_discard(chat, self.channel_name)
+            self.groups_joined.remove(chat)
+        await super().push(event)
+
+    @database_sync_to_async
+    def _reads_chat(self, user):
+        try:
+            chat_booking(user=user, booking_id=self.booking.pk)
+        except ApplicationError:
+            return False
+        return True
 
     async def on_joined(self, user):
         await self.send_json(await self._snapshot(user))
+
+    async def receive_json(self, content, **kwargs):
+        """Chat from the socket: ``{"type": "chat.send", "body": …}`` posts through the same service
+        as the HTTP API (the message then reaches everyone, the sender included, as ``chat.message``);
+        ``{"type": "chat.read"}`` marks the other side's messages read. A refusal is answered on the
+        socket as ``{"type": "error", "status", "detail", "request": <type>}`` and the socket stays open."""
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind not in ("chat.send", "chat.read"):
+            await self.send_json({"type": "error", "status": 400, "detail": "Unknown message type.", "request": kind})
+            return
+        try:
+            await self._chat(kind, content)
+        except ApplicationError as error:
+            detail = error.message
+            if isinstance(error, InvalidInput) and error.fields:
+                detail = " ".join(str(m) for messages in error.fields.values() for m in messages)
+            await self.send_json({"type": "error", "status": error.status_code, "detail": str(detail), "request": kind})
+
+    @database_sync_to_async
+    def _chat(self, kind, content):
+        user = self.scope["user"]
+        booking = chat_booking(user=user, booking_id=self.booking.pk)
+        if kind == "chat.send":
+            message_post(booking=booking, user=user, body=content.get("body"))
+        else:
+            messages_mark_read(booking=booking, user=user)
 
     @database_sync_to_async
     def _visible_booking(self, user, raw_id):

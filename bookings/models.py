@@ -456,3 +456,36 @@ class BookingPhoto(models.Model):
 
     def __str__(self):
         return f"{self.booking_id} {self.kind}"
+
+
+MESSAGE_MAX_LENGTH = 2000
+
+
+class Message(models.Model):
+    """A chat message between a booking's customer and the vendor holding it (ARCHITECTURE §8).
+    Written only through ``bookings.services.chat.message_post``; ops read the thread (disputes).
+    ``notified_at``: when the recipient was told it was waiting unread (once per message)."""
+
+    id = models.BigAutoField(primary_key=True)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(max_length=MESSAGE_MAX_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["booking", "id"]),
+            models.Index(fields=["sender", "created_at"]),
+            # the unread-message sweep reads only what waits unread and untold
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(read_at__isnull=True, notified_at__isnull=True),
+                name="message_waiting_unread",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.booking_id} #{self.pk}"

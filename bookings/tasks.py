@@ -3,6 +3,7 @@ and claims its rows with SKIP LOCKED, so overlapping or redelivered runs are har
 
 from celery import shared_task
 
+from bookings.services.chat import chat_unread_notify
 from bookings.services.offers import expire_due_offers
 from bookings.services.reminders import send_due_reminders
 from bookings.services.transitions import expire_stale_bookings, expire_unpaid_bookings
@@ -22,3 +23,9 @@ def expire_stale_bookings_task():
 @shared_task(name="bookings.tasks.send_booking_reminders")
 def send_booking_reminders():
     return send_due_reminders()
+
+
+@shared_task(name="bookings.tasks.notify_unread_messages")
+def notify_unread_messages():
+    """Chat messages left unread for 5 minutes: one notification per conversation an hour."""
+    return chat_unread_notify()

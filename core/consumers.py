@@ -47,7 +47,7 @@ class AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        # Clients only listen on these sockets (chat adds a message type in its own issue).
+        # Clients only listen on these sockets (ws/bookings/ takes chat messages: bookings/consumers.py).
         await self.send_json({"type": "error", "detail": "This socket does not accept messages."})
 
     @classmethod

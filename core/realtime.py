@@ -18,6 +18,12 @@ def booking_group(booking_id) -> str:
     return f"booking.{booking_id}"
 
 
+def booking_chat_group(booking_id) -> str:
+    """The booking's chat: only its customer, the vendor holding it and ops (not every vendor
+    the booking was ever offered to, who may still follow ``booking_group``)."""
+    return f"booking-chat.{booking_id}"
+
+
 def user_group(user_id) -> str:
     return f"user.{user_id}"
 

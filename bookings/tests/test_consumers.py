@@ -282,3 +282,105 @@ async def test_a_socket_that_sends_gets_an_error_and_stays_open(layer):
     await socket.send_json_to({"type": "hello"})
     assert (await socket.receive_json_from(timeout=3))["type"] == "error"
     await socket.disconnect()
+
+
+# --- chat (issue 9) ----------------------------------------------------------------------------
+
+
+async def test_chat_between_customer_and_vendor_over_their_sockets(layer):
+    # given a confirmed booking watched by its customer and its vendor
+    service, vendor, customer = await make_world()
+    booking = await book(customer, service, vendor)
+    await accept(booking, vendor)
+    customer_socket, _ = await connect(f"/ws/bookings/{booking.pk}/", customer)
+    vendor_socket, _ = await connect(f"/ws/bookings/{booking.pk}/", vendor.user)
+    await customer_socket.receive_json_from(timeout=3)
+    await vendor_socket.receive_json_from(timeout=3)
+
+    # when the customer sends on the socket
+    await customer_socket.send_json_to({"type": "chat.send", "body": "The gate code is 4411"})
+
+    # then both sides receive it
+    for socket in (customer_socket, vendor_socket):
+        message = await socket.receive_json_from(timeout=3)
+        assert message["type"] == "chat.message"
+        assert (message["body"], message["sender"], message["sender_role"]) == (
+            "The gate code is 4411",
+            str(customer.pk),
+            "customer",
+        )
+
+    # and when the vendor reads, the customer hears of it
+    await vendor_socket.send_json_to({"type": "chat.read"})
+    for socket in (customer_socket, vendor_socket):
+        receipt = await socket.receive_json_from(timeout=3)
+        assert receipt["type"] == "chat.read" and receipt["reader"] == str(vendor.user.pk)
+        assert receipt["up_to"] == message["id"]
+
+    # a refusal is answered on the socket, which stays open
+    await vendor_socket.send_json_to({"type": "chat.send", "body": "   "})
+    error = await vendor_socket.receive_json_from(timeout=3)
+    assert (error["type"], error["status"], error["request"]) == ("error", 400, "chat.send")
+    await vendor_socket.send_json_to({"type": "chat.send", "body": "On my way"})
+    assert (await customer_socket.receive_json_from(timeout=3))["body"] == "On my way"
+    await customer_socket.disconnect()
+    await vendor_socket.disconnect()
+
+
+async def test_ops_watch_the_chat_but_cannot_send(layer):
+    service, vendor, customer = await make_world()
+    ops = await database_sync_to_async(OpsFactory)()
+    booking = await book(customer, service, vendor)
+    ops_socket, _ = await connect(f"/ws/bookings/{booking.pk}/", ops)
+    customer_socket, _ = await connect(f"/ws/bookings/{booking.pk}/", customer)
+    await ops_socket.receive_json_from(timeout=3)
+    await customer_socket.receive_json_from(timeout=3)
+
+    await ops_socket.send_json_to({"type": "chat.send", "body": "ops here"})
+    assert (await ops_socket.receive_json_from(timeout=3))["status"] == 403
+    await customer_socket.send_json_to({"type": "chat.send", "body": "Call me on 98765 43210"})
+    seen = await ops_socket.receive_json_from(timeout=3)
+    assert seen["body"] == "Call me on [phone hidden]"  # still pending: contacts masked
+    await ops_socket.disconnect()
+    await customer_socket.disconnect()
+
+
+async def test_a_third_party_cannot_join_the_chat(layer):
+    service, vendor, customer = await make_world()
+    booking = await book(customer, service, vendor)
+    stranger = await database_sync_to_async(CustomerFactory)()
+    socket, connected = await connect(f"/ws/bookings/{booking.pk}/", stranger)
+    assert connected
+    await expect_close(socket, 4403)
+
+
+async def test_a_vendor_who_declines_stops_hearing_the_chat(layer):
+    # given: the chosen vendor follows the booking, then declines it
+    service, vendor, customer = await make_world()
+    booking = await book(customer, service, vendor)
+    vendor_socket, _ = await connect(f"/ws/bookings/{booking.pk}/", vendor.user)
+    customer_socket, _ = await connect(f"/ws/bookings/{booking.pk}/", customer)
+    await vendor_socket.receive_json_from(timeout=3)
+    await customer_socket.receive_json_from(timeout=3)
+
+    @database_sync_to_async
+    def decline():
+        from bookings.services.transitions import booking_reject
+
+        booking_reject(booking=booking, user=vendor.user, reason="busy")
+
+    await decline()
+    assert (await vendor_socket.receive_json_from(timeout=3))["type"] == "booking.update"
+
+    # when the customer writes (the booking is with ops or the next vendor by now)
+    await customer_socket.send_json_to({"type": "chat.send", "body": "Anyone coming?"})
+
+    # then the customer's socket answers, and the vendor who declined hears no chat
+    heard = []
+    while not await customer_socket.receive_nothing(timeout=0.3):
+        heard.append(await customer_socket.receive_json_from())
+    assert {"chat.message", "error"} & {message["type"] for message in heard}
+    while not await vendor_socket.receive_nothing(timeout=0.3):
+        assert (await vendor_socket.receive_json_from())["type"] == "booking.update"
+    await vendor_socket.disconnect()
+    await customer_socket.disconnect()

@@ -295,6 +295,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-booking-offers": {"task": "bookings.tasks.expire_booking_offers", "schedule": 60.0},
     "expire-stale-bookings": {"task": "bookings.tasks.expire_stale_bookings", "schedule": 60.0},
     "send-booking-reminders": {"task": "bookings.tasks.send_booking_reminders", "schedule": 60.0},
+    "notify-unread-messages": {"task": "bookings.tasks.notify_unread_messages", "schedule": 60.0},
     "flush-expired-tokens": {
         "task": "marketplace.tasks.flush_expired_tokens",
         # 21:40 UTC is 03:10 in Asia/Kolkata, the quietest hour.
