@@ -306,7 +306,7 @@ def _seed_bookings(*, customer, vendors, services) -> int:
     booking_accept(booking=done, user=ravi_user, now=past - timedelta(days=2, minutes=-5))
     done = booking_start(booking=done, user=ravi_user, now=past)
     for kind in ("before", "after"):
-        photo_upload(booking=done, user=ravi_user, kind=kind, image_file=_demo_photo(kind), now=past)
+        photo_upload(booking=done, user=ravi_user, kind=kind, image_file=demo_photo(kind), now=past)
     booking_complete(booking=done, user=ravi_user, now=past + timedelta(hours=5))
 
     # In progress: the latest half-hour start inside Ravi's hours that has already begun.
@@ -318,7 +318,7 @@ def _seed_bookings(*, customer, vendors, services) -> int:
     running = book(running_start, ["sofa-shampooing"], vendor=ravi, booked_at=running_start - timedelta(days=1))
     booking_accept(booking=running, user=ravi_user, now=running_start - timedelta(days=1) + timedelta(minutes=5))
     running = booking_start(booking=running, user=ravi_user, now=running_start)
-    photo_upload(booking=running, user=ravi_user, kind="before", image_file=_demo_photo("before"), now=running_start)
+    photo_upload(booking=running, user=ravi_user, kind="before", image_file=demo_photo("before"), now=running_start)
 
     # Confirmed for the day after tomorrow.
     confirmed = book(_at(2, 11, now=now), ["bathroom-cleaning"], vendor=ravi, promo="WELCOME10")
@@ -342,7 +342,7 @@ def _seed_bookings(*, customer, vendors, services) -> int:
     return made
 
 
-def _demo_photo(kind: str) -> SimpleUploadedFile:
+def demo_photo(kind: str) -> SimpleUploadedFile:
     """A drawn stand-in for a job photo: a tiled floor, stained before the job, clean after."""
     image = Image.new("RGB", (640, 480), (214, 208, 196))
     draw = ImageDraw.Draw(image)
