@@ -1,4 +1,5 @@
-"""GET /healthz: database, cache and channel layer, each checked for real."""
+"""GET /healthz: database, cache and channel layer, each checked for real; GET /api/ping/: the
+process alone."""
 
 import asyncio
 import uuid
@@ -10,6 +11,11 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 
 def _check_database():
@@ -57,3 +63,18 @@ def healthz(request):
             results[name] = f"error: {error.__class__.__name__}"
             healthy = False
     return JsonResponse({"status": "ok" if healthy else "error", **results}, status=200 if healthy else 503)
+
+
+class PingView(APIView):
+    """``GET /api/ping/`` → ``{"pong": true}``: the process answers, through the same ASGI server,
+    Django and DRF stack as every endpoint but with no authentication, throttle or database. A
+    liveness probe for a load balancer (``/healthz`` checks the dependencies), and the ceiling the
+    HTTP benchmark compares each endpoint's throughput with."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    @extend_schema(responses=inline_serializer("Pong", {"pong": serializers.BooleanField()}))
+    def get(self, request):
+        return Response({"pong": True})

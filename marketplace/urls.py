@@ -6,12 +6,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from bookings.api.urls import router_urls
 from bookings.api.urls import urlpatterns as booking_api_urls
 from core.api.urls import api_urlpatterns, auth_urlpatterns
-from core.health import healthz
+from core.health import PingView, healthz
 from payments.api.urls import urlpatterns as payment_api_urls
 from payments.api.webhook import payment_webhook
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("api/ping/", PingView.as_view(), name="ping"),
     path("admin/", admin.site.urls),
     path("auth/", include(auth_urlpatterns)),
     path("api/payments/webhook/", payment_webhook, name="payment-webhook"),
