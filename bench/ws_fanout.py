@@ -103,9 +103,13 @@ async def run_round(base, offers, rate):
     committed = {}
 
     def accept_all():
+        from django.db import transaction
+
         for vendor_user, _vt, _ct, booking in offers:
-            booking_accept(booking=booking, user=vendor_user)
-            committed[str(booking.pk)] = time.perf_counter()  # the transaction has committed
+            with transaction.atomic():
+                # runs first at the commit, before the pushes registered by the transition
+                transaction.on_commit(lambda key=str(booking.pk): committed.__setitem__(key, time.perf_counter()))
+                booking_accept(booking=booking, user=vendor_user)
             time.sleep(1 / rate)
 
     worker = threading.Thread(target=accept_all)
