@@ -25,9 +25,10 @@ def test_seed_bench_writes_a_consistent_volume():
         BookingStatus.CANCELLED,
     }
     # one active attempt per live booking, captured exactly for the signed ones
-    assert PaymentAttempt.objects.filter(booking__in=bench, is_active=True).count() == bench.exclude(
-        status__in=[BookingStatus.CANCELLED, BookingStatus.EXPIRED]
-    ).count()
+    assert (
+        PaymentAttempt.objects.filter(booking__in=bench, is_active=True).count()
+        == bench.exclude(status__in=[BookingStatus.CANCELLED, BookingStatus.EXPIRED]).count()
+    )
     signed = bench.filter(status=BookingStatus.SIGNED)
     assert PaymentAttempt.objects.filter(booking__in=signed, status="captured").count() == signed.count()
     call_command("ledger_check")
