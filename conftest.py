@@ -4,12 +4,18 @@ Tests marked ``postgres`` need the real PostgreSQL server (exclusion constraints
 real threads) and tests marked ``redis`` the real Redis server. Without them they skip with a
 message naming what is missing; with ``REQUIRE_SERVICES=1`` the settings refuse to start instead
 (marketplace/settings/test.py), so CI can never silently skip them.
+
+Tests marked ``browser`` drive Chromium through Playwright against a live ASGI server (fixtures in
+core/tests/browser.py). Without the playwright package or Chromium they skip with a message naming
+what is missing; with ``REQUIRE_SERVICES=1`` they fail instead.
 """
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
+
+from core.tests.browser import asgi_live_server, browser, browser_missing  # noqa: F401 (fixtures)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,6 +30,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
         if "redis" in item.keywords and not settings.REDIS_AVAILABLE:
             item.add_marker(pytest.mark.skip(reason=f"needs Redis at {settings.TEST_REDIS_URL}, which does not answer"))
+        if "browser" in item.keywords and not settings.REQUIRE_SERVICES:
+            missing = browser_missing()
+            if missing:
+                item.add_marker(pytest.mark.skip(reason=missing))
 
 
 @pytest.fixture(autouse=True)

@@ -45,6 +45,9 @@ class User(AbstractUser):
     # Channel preferences for notifications (the in-app list is always kept).
     notify_sms = models.BooleanField(_("SMS notifications"), default=True)
     notify_email = models.BooleanField(_("e-mail notifications"), default=True)
+    # Set when the person deleted their account (core/privacy.py): the row stays, because
+    # bookings, payments, signatures and the audit log point at it, but it names nobody any more.
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True, editable=False)
 
     objects = MarketplaceUserManager()
 
@@ -225,24 +228,50 @@ class VendorDocument(models.Model):
 
 
 class Address(models.Model):
+    """A saved address of a customer (``/api/users/me/addresses/``; services in core/addresses.py).
+
+    A booking copies the address into its own columns when it is made, so editing or deleting a
+    saved address never changes a booking. At most one default per user (a partial unique index);
+    coordinates are optional and, when given, come as a pair inside their ranges."""
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
     label = models.CharField(max_length=40, blank=True)
     line1 = models.CharField(max_length=200)
     line2 = models.CharField(max_length=200, blank=True)
     city = models.CharField(max_length=100)
     pincode = models.CharField(max_length=6, validators=[validate_pincode])
-    lat = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
-    lng = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    lat = models.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    lng = models.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        ordering = ["-is_default", "-created_at", "-id"]
+        verbose_name_plural = _("addresses")
         constraints = [
             models.UniqueConstraint(
                 fields=["user"],
                 condition=models.Q(is_default=True),
                 name="address_one_default_per_user",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lat__isnull=True, lng__isnull=True)
+                | models.Q(lat__gte=-90, lat__lte=90, lng__gte=-180, lng__lte=180),
+                name="address_coordinates_pair_in_range",
+            ),
         ]
 
     def __str__(self):
@@ -457,3 +486,42 @@ class PhoneOTPLock(models.Model):
 
     def __str__(self):
         return self.phone
+
+
+class ContactStatus(models.TextChoices):
+    NEW = "new", _("New")
+    READ = "read", _("Read")
+    REPLIED = "replied", _("Replied")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class ContactMessage(models.Model):
+    """A message sent with the contact form (``POST /api/contact/``, core/contact.py). Ops work
+    it in the admin (core/admin_contact.py): status and notes only, every change audited, never
+    deleted. ``user`` is the account that sent it, when the sender was signed in."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="contact_messages", editable=False
+    )
+    name = models.CharField(_("name"), max_length=120)
+    email = models.EmailField(_("e-mail address"), max_length=254)
+    subject = models.CharField(_("subject"), max_length=200)
+    message = models.TextField(_("message"), max_length=5000)
+    status = models.CharField(_("status"), max_length=10, choices=ContactStatus.choices, default=ContactStatus.NEW)
+    ops_notes = models.TextField(_("ops notes"), blank=True, max_length=5000)
+    handled_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(_("received at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("contact message")
+        verbose_name_plural = _("contact messages")
+        indexes = [models.Index(fields=["status", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.subject} ({self.get_status_display()})"

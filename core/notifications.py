@@ -26,9 +26,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import NotFound
-from core.models import DeliveryChannel, DeliveryStatus, Notification, NotificationDelivery
+from core.models import STAFF_ROLES, DeliveryChannel, DeliveryStatus, Notification, NotificationDelivery
 from core.realtime import publish_on_commit, user_group
 from core.sms import SMSProviderFault, SMSRejected, send_sms
 
@@ -66,6 +67,24 @@ class EmailProviderFault(EmailError):
 
 PROVIDER_FAULTS = (SMSProviderFault, EmailProviderFault)
 
+# Receipts: what we tell people about their bookings and money (confirmations, cancellations and
+# refunds, reminders with the address, payment and payout news). Their e-mail copies go only to
+# an address its owner has proved (core/accounts.py), so a mistyped address at sign-up never
+# receives someone else's bookings. Staff accounts are made by a super admin and exempt. In-app
+# and SMS copies are unaffected; other messages (signing links, job offers) are not receipts.
+RECEIPT_KIND_PREFIXES = ("booking.", "payment.", "payout.", "dispute.")
+
+# Subjects of e-mails that carry a one-time link and so are never stored as a notification (the
+# text travels in the task message only, like a one-time code).
+LINK_EMAIL_SUBJECTS = {
+    "account.password_reset": gettext_lazy("Reset your HomeServe password"),
+    "account.email_verification": gettext_lazy("Confirm your e-mail address for HomeServe"),
+}
+
+
+def is_receipt(kind: str) -> bool:
+    return kind.startswith(RECEIPT_KIND_PREFIXES)
+
 
 def notification_message(notification: Notification) -> dict:
     return {
@@ -92,7 +111,7 @@ def notify(*, user, kind: str, title: str, body: str, data: dict | None = None, 
         NotificationDelivery(
             notification=notification, channel=channel, kind=kind, to=address, created_at=notification.created_at
         )
-        for channel, address in _external_copies(user, sms=sms, email=email)
+        for channel, address in _external_copies(user, kind=kind, sms=sms, email=email)
     ]
     for delivery in NotificationDelivery.objects.bulk_create(copies) if copies else ():
         dispatch_delivery_on_commit(delivery.pk)
@@ -110,15 +129,24 @@ def notify_ops(*, kind: str, title: str, body: str, data: dict | None = None, em
     return len(staff)
 
 
-def _external_copies(user, *, sms: bool, email: bool):
+def _external_copies(user, *, sms: bool, email: bool, kind: str = ""):
+    """(channel, address) pairs for the outside copies of a notification of ``kind`` to ``user``.
+    Also used by signatures.notifications.notify_bulk; pass ``kind`` so receipts are held back
+    from unverified addresses (without it, the copy is treated as not a receipt)."""
     if not user.is_active:  # an anonymised or disabled account keeps its in-app list only
         return []
     copies = []
     if sms and user.phone and user.notify_sms:
         copies.append((DeliveryChannel.SMS, user.phone))
-    if email and user.email and user.notify_email:
+    if email and user.email and user.notify_email and _may_email(user, kind):
         copies.append((DeliveryChannel.EMAIL, user.email))
     return copies
+
+
+def _may_email(user, kind: str) -> bool:
+    # The kind first: callers that load users with .only() (bulk sweeps) then never touch the
+    # verification fields for messages that are not receipts.
+    return not is_receipt(kind) or user.email_verified or user.role in STAFF_ROLES
 
 
 def dispatch_delivery_on_commit(delivery_id: int, *, text: str | None = None) -> None:
@@ -216,7 +244,10 @@ def _send(delivery: NotificationDelivery, text: str | None) -> str:
 
 
 def _send_email(delivery: NotificationDelivery, notification: Notification | None, text: str | None) -> str:
-    subject = notification.title if notification else _("A message from HomeServe")
+    if notification is not None:
+        subject = notification.title
+    else:
+        subject = str(LINK_EMAIL_SUBJECTS.get(delivery.kind, _("A message from HomeServe")))
     body = text if text is not None else notification.body
     if notification is not None:
         body += "\n\n--\n" + _(

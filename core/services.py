@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from core.accounts import email_verification_send
 from core.audit import audit_record
 from core.errors import InvalidInput
 from core.models import (
@@ -82,6 +83,8 @@ def user_register(
     if role == Role.VENDOR:
         VendorProfile.objects.create(user=user, display_name=f"{first_name} {last_name}".strip() or user.username)
     audit_record(actor=actor or user, action="user.register", obj=user, new={"role": role})
+    # The address is proved by the link (core/accounts.py); until then receipts stay in-app.
+    email_verification_send(user=user)
     return user
 
 
@@ -135,6 +138,8 @@ def user_update(*, user: User, actor: User, **changes) -> User:
             field = "email" if "email" in new else "phone"
             raise InvalidInput(fields={field: [_("An account with this value already exists.")]}) from None
         audit_record(actor=actor, action="user.update", obj=user, old=old, new=new)
+        if new.get("email_verified") is False:
+            email_verification_send(user=user)
     return user
 
 

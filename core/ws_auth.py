@@ -12,7 +12,9 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from core.models import User
 
@@ -24,7 +26,14 @@ def _user_for_token(raw: str):
     except TokenError:
         return None
     user = User.objects.select_related("vendor_profile").filter(pk=token.get("user_id"), is_active=True).first()
-    return user
+    # As the API does (SIMPLE_JWT["CHECK_REVOKE_TOKEN"]): a token issued before the password
+    # last changed — a reset, an anonymised account — opens no socket.
+    revoked = (
+        user is not None
+        and api_settings.CHECK_REVOKE_TOKEN
+        and token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password)
+    )
+    return None if revoked else user
 
 
 class JWTQueryAuthMiddleware(BaseMiddleware):

@@ -23,6 +23,11 @@ urlpatterns = [
     path("api/", include(payment_api_urls)),
     path("api/", include("signatures.api.urls")),
     path("api/", include(router_urls)),
+    # Server-rendered pages (issue 7): customer, vendor, auth, checkout, signing.
+    path("", include("core.pages.urls")),
+    path("", include("payments.pages.urls")),
+    path("", include("signatures.pages.urls")),
+    path("", include("bookings.pages.urls")),
 ]
 
 admin.site.site_header = "HomeServe operations"

@@ -5,18 +5,22 @@ Money changes only through the payment services, never through a model form: nob
 edits or deletes these rows here (not even a superuser), and every object page is a view. What
 ops do are admin actions and one per-attempt page, each calling one service:
 
-- payment attempt → "Record a manual payment" (``payments.manual.manual_payment_record``), a page
-  of its own linked from the attempt (refunds go through ``POST /api/payments/{id}/refund/``);
+- payment attempt → "Refund…" with an amount (default: all that is refundable) and a reason
+  (``payments.operations.payment_refund``, as ``POST /api/payments/{id}/refund/``), and "Record a
+  manual payment" (``payments.manual.manual_payment_record``), a page of its own linked from the
+  attempt;
 - payment operations → "Retry failed operations" (``operation_retry``);
-- payouts → "Retry failed payouts" (``payout_retry``) and "Mark paid by bank transfer…"
-  (``payout_mark_paid``, asking for the bank's reference);
+- payouts → "Run the payout batch now" (``payouts_run``, a button on the changelist), "Retry failed
+  payouts" (``payout_retry``) and "Mark paid by bank transfer…" (``payout_mark_paid``, asking for
+  the bank's reference);
 - reconciliation issues → "Resolve…" with a note (``reconciliation_issue_resolve``) and "Apply the
   gateway's state" (``reconciliation_issue_sync``, where the gateway is ahead).
 
 They are offered to, and checked against, the model's *change* permission (staff groups,
 core/migrations/0002_staff_groups.py: ops managers and super admins), which here is asked only
 without an object: an object page is never a change form. A service's refusal is shown as an
-admin message or a form error, never as a 500.
+admin message or a form error, never as a 500. The payment and payout changelists export their
+rows, as filtered, as CSV (core/admin_export.py).
 """
 
 from decimal import Decimal
@@ -41,8 +45,10 @@ from core.admin_actions import (
     error_text,
     form_add_errors,
 )
+from core.admin_audit import admin_audit
+from core.admin_export import CsvExportMixin
 from core.errors import InvalidInput
-from core.models import MONEY_DIGITS, MONEY_PLACES
+from core.models import MONEY_DIGITS, MONEY_PLACES, SystemSettings
 from payments.manual import MANUAL_PAYMENT_METHODS, REFERENCE_MAX_LENGTH, booking_amount_owed, manual_payment_record
 from payments.models import (
     Earning,
@@ -57,8 +63,8 @@ from payments.models import (
     ReconciliationIssue,
     WebhookEvent,
 )
-from payments.operations import operation_retry
-from payments.payouts import payout_mark_paid, payout_retry
+from payments.operations import operation_retry, payment_refund, refundable_amount
+from payments.payouts import payout_mark_paid, payout_retry, payouts_run
 from payments.reconciliation import NOTE_MAX_LENGTH, reconciliation_issue_resolve, reconciliation_issue_sync
 
 
@@ -117,11 +123,42 @@ class ManualPaymentForm(forms.Form):
         ]
 
 
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        label=_("Amount"),
+        required=False,
+        max_digits=MONEY_DIGITS,
+        decimal_places=MONEY_PLACES,
+        min_value=Decimal("0.01"),
+        help_text=_("Leave empty to refund everything still refundable."),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+PAYMENT_CSV_COLUMNS = (
+    (_("booking"), lambda a: a.booking.booking_number),
+    (_("payment"), lambda a: a.pk),
+    (_("method"), lambda a: a.method),
+    (_("status"), lambda a: a.status),
+    (_("active"), lambda a: a.is_active),
+    (_("currency"), lambda a: a.currency),
+    (_("amount"), lambda a: a.amount),
+    (_("captured"), lambda a: a.amount_captured),
+    (_("refunded"), lambda a: a.amount_refunded),
+    (_("gateway"), lambda a: a.gateway),
+    (_("gateway intent"), lambda a: a.gateway_intent_id),
+    (_("failure"), lambda a: a.failure_code),
+    (_("created at"), lambda a: a.created_at),
+    (_("authorised at"), lambda a: a.authorized_at),
+    (_("captured at"), lambda a: a.captured_at),
+)
+
+
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(OpsActionsAdmin):
-    """Every payment attempt with its operations and ledger entries. Refunds are made through
-    the API (``POST /api/payments/{id}/refund/``); a payment made outside the gateway is recorded
-    from the attempt's page ("Record a manual payment"), for the attempt's booking."""
+class PaymentAttemptAdmin(CsvExportMixin, OpsActionsAdmin):
+    """Every payment attempt with its operations and ledger entries. Ops refund a captured card
+    payment ("Refund…"); a payment made outside the gateway is recorded from the attempt's page
+    ("Record a manual payment"), for the attempt's booking."""
 
     list_display = (
         "booking_number",
@@ -138,7 +175,9 @@ class PaymentAttemptAdmin(OpsActionsAdmin):
     search_fields = ("=booking__booking_number", "=gateway_intent_id")
     date_hierarchy = "created_at"
     show_full_result_count = False
-    actions = None
+    actions = ("refund_payment",)
+    csv_columns = PAYMENT_CSV_COLUMNS
+    csv_name = "payments"
     # The client secret lets a browser confirm the payment: nobody in the admin needs it.
     fieldsets = (
         (None, {"fields": ("booking", "method", "status", "is_active", "amount", "currency")}),
@@ -165,6 +204,55 @@ class PaymentAttemptAdmin(OpsActionsAdmin):
     @admin.display(description=_("booking"), ordering="booking__booking_number")
     def booking_number(self, obj):
         return obj.booking.booking_number
+
+    @admin.action(description=_("Refund…"), permissions=["change"])
+    def refund_payment(self, request, queryset):
+        attempts = list(queryset.select_related("booking")[:2])
+        if len(attempts) != 1:
+            self.message_user(request, gettext("Select exactly one payment to refund."), messages.ERROR)
+            return None
+        (attempt,) = attempts
+        number = attempt.booking.booking_number
+        form = bound_if_applied(request, RefundForm)
+        if form.is_bound and form.is_valid():
+            try:
+                op = payment_refund(
+                    attempt=attempt,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    amount=form.cleaned_data["amount"],
+                )
+            except InvalidInput as error:
+                form_add_errors(form, error)
+            except SHOWN_ERRORS as error:
+                self.message_user(request, f"{number}: {error_text(error)}", messages.ERROR)
+                return None
+            else:
+                self.message_user(
+                    request,
+                    gettext("Refund of %(amount)s %(currency)s for %(number)s sent to the gateway.")
+                    % {"amount": op.amount, "currency": attempt.currency, "number": number},
+                    messages.SUCCESS,
+                )
+                return None
+        return action_form_page(
+            self,
+            request,
+            queryset.select_related("booking"),
+            form=form,
+            title=gettext("Refund the payment of %(number)s") % {"number": number},
+            intro=gettext(
+                "Captured %(captured)s %(currency)s, refunded %(refunded)s; %(refundable)s can still be refunded. "
+                "The refund goes to the customer's card after it is saved, and is posted to the ledger."
+            )
+            % {
+                "captured": attempt.amount_captured,
+                "refunded": attempt.amount_refunded,
+                "refundable": refundable_amount(attempt),
+                "currency": attempt.currency,
+            },
+            submit=gettext("Refund"),
+        )
 
     def get_urls(self):
         opts = self.model._meta
@@ -225,6 +313,13 @@ class PaymentAttemptAdmin(OpsActionsAdmin):
                     messages.SUCCESS if recorded.created else messages.WARNING,
                 )
                 self.log_change(request, attempt, f"manual payment {posted.reference} ({posted.pk})")
+                admin_audit(
+                    request,
+                    action="admin.manual_payment",
+                    object_type=self.model._meta.label_lower,
+                    object_id=attempt.pk,
+                    new={**data, "booking": booking.booking_number, "ledger_transaction": posted.pk},
+                )
                 opts = self.model._meta
                 return HttpResponseRedirect(
                     reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[attempt.pk])
@@ -326,10 +421,28 @@ class BankReferenceForm(forms.Form):
     )
 
 
+PAYOUT_CSV_COLUMNS = (
+    (_("payout"), lambda p: p.number),
+    (_("vendor"), lambda p: p.vendor.display_name),
+    (_("vendor id"), lambda p: p.vendor_id),
+    (_("currency"), lambda p: p.currency),
+    (_("amount"), lambda p: p.amount),
+    (_("status"), lambda p: p.status),
+    (_("destination account"), lambda p: p.destination_account),
+    (_("gateway transfer"), lambda p: p.gateway_transfer_id),
+    (_("bank reference"), lambda p: p.bank_reference),
+    (_("tries"), lambda p: p.tries),
+    (_("last error"), lambda p: p.last_error),
+    (_("created at"), lambda p: p.created_at),
+    (_("paid at"), lambda p: p.paid_at),
+)
+
+
 @admin.register(Payout)
-class PayoutAdmin(OpsActionsAdmin):
-    """Payouts to vendors (payments/payouts.py). A failed payout is retried through the gateway or,
-    once paid by bank transfer, marked paid with the bank's reference."""
+class PayoutAdmin(CsvExportMixin, OpsActionsAdmin):
+    """Payouts to vendors (payments/payouts.py). The scheduled batch can be run at once from the
+    changelist; a failed payout is retried through the gateway or, once paid by bank transfer,
+    marked paid with the bank's reference."""
 
     list_display = ("number", "vendor", "amount", "currency", "status", "tries", "created_at", "paid_at")
     list_select_related = ("vendor",)
@@ -338,6 +451,9 @@ class PayoutAdmin(OpsActionsAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions = ("retry_failed_payouts", "mark_paid_by_bank_transfer")
+    csv_columns = PAYOUT_CSV_COLUMNS
+    csv_name = "payouts"
+    change_list_template = "admin/payments/payout/change_list.html"
     fields = (
         "number",
         "vendor",
@@ -356,6 +472,58 @@ class PayoutAdmin(OpsActionsAdmin):
     )
     readonly_fields = fields
     inlines = (PayoutEarningInline,)
+
+    def get_urls(self):
+        return [
+            path("run/", self.admin_site.admin_view(self.run_view), name="payments_payout_run"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_run_payouts": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def run_view(self, request):
+        """Run the payout batch now (``payouts_run``), after a confirmation page: every vendor's
+        payable balance, past the hold, is paid out as the scheduled job would."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        changelist = reverse("admin:payments_payout_changelist")
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": gettext("Run the payout batch now"),
+                "opts": self.model._meta,
+                "hold_hours": SystemSettings.load().payout_hold_hours,
+            }
+            return TemplateResponse(request, "admin/payments/payout/run_confirm.html", context)
+        try:
+            created = payouts_run()
+        except SHOWN_ERRORS as error:
+            self.message_user(request, error_text(error), messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        by_status = {status: [p for p in created if p.status == status] for status in PayoutStatus.values}
+        admin_audit(
+            request,
+            action="admin.payouts_run",
+            object_type=self.model._meta.label_lower,
+            new={"payouts": [p.number for p in created], **{s: len(rows) for s, rows in by_status.items()}},
+        )
+        if not created:
+            self.message_user(request, gettext("Nothing to pay out: no vendor has a payable balance now."))
+        else:
+            self.message_user(
+                request,
+                gettext("%(count)d payout(s) made: %(paid)d paid, %(pending)d pending, %(failed)d failed.")
+                % {
+                    "count": len(created),
+                    "paid": len(by_status[PayoutStatus.PAID]),
+                    "pending": len(by_status[PayoutStatus.PENDING]),
+                    "failed": len(by_status[PayoutStatus.FAILED]),
+                },
+                messages.WARNING if by_status[PayoutStatus.FAILED] else messages.SUCCESS,
+            )
+        return HttpResponseRedirect(changelist)
 
     @admin.action(description=_("Retry failed payouts"), permissions=["change"])
     def retry_failed_payouts(self, request, queryset):

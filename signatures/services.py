@@ -16,6 +16,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, Sum, Value, When
 from django.utils import timezone
@@ -139,7 +140,8 @@ def _customer_message(*, booking, request, token, reminder: bool) -> Message:
     params = {
         "number": booking.booking_number,
         "vendor": booking.vendor.display_name if booking.vendor_id else _("Your vendor"),
-        "link": signing_path(token),
+        # The full link people tap in the SMS or e-mail: the site's address (SITE_URL) and the path.
+        "link": settings.SITE_URL + signing_path(token),
         "until": _local(request.expires_at),
     }
     if reminder:
@@ -158,7 +160,8 @@ def _customer_message(*, booking, request, token, reminder: bool) -> Message:
         data={
             "booking_id": str(booking.pk),
             "signature_request_id": str(request.pk),
-            "sign_path": params["link"],
+            "sign_path": signing_path(token),
+            "sign_url": params["link"],
             "expires_at": request.expires_at.isoformat(),
         },
     )

@@ -143,6 +143,15 @@ def message_list(*, booking: Booking, user, after=None, limit=PAGE_SIZE) -> tupl
     return rows[:limit], len(rows) > limit
 
 
+def message_latest(*, booking: Booking, user, limit=PAGE_SIZE) -> tuple[list[Message], bool]:
+    """The newest ``limit`` messages, oldest first: ``(messages, earlier)`` where ``earlier`` says
+    whether older ones exist (for a page showing the end of the thread)."""
+    if chat_role(user, booking) is None:
+        raise NotFound()
+    rows = list(Message.objects.filter(booking=booking).order_by("-id")[: limit + 1])
+    return rows[:limit][::-1], len(rows) > limit
+
+
 @transaction.atomic
 def messages_mark_read(*, booking: Booking, user, now=None) -> int:
     """The reader has seen every message the other party sent; returns how many were unread."""

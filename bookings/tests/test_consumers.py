@@ -384,3 +384,19 @@ async def test_a_vendor_who_declines_stops_hearing_the_chat(layer):
         assert (await vendor_socket.receive_json_from())["type"] == "booking.update"
     await vendor_socket.disconnect()
     await customer_socket.disconnect()
+
+
+async def test_a_token_from_before_a_password_change_opens_no_socket(layer):
+    _, _, customer = await make_world()
+    token = await token_for(customer)
+
+    @database_sync_to_async
+    def change_password():
+        customer.set_password("An0ther&Secret-2026")
+        customer.save(update_fields=["password"])
+
+    await change_password()
+    communicator = WebsocketCommunicator(APPLICATION, f"/ws/notifications/?token={token}")
+    connected, _ = await communicator.connect()
+    assert connected
+    await expect_close(communicator, 4401)

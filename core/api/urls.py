@@ -1,6 +1,6 @@
 from django.urls import path
 
-from core.api import notifications, otp, views
+from core.api import accounts, addresses, contact, notifications, otp, privacy, views
 
 auth_urlpatterns = [
     path("register/", views.RegisterView.as_view(), name="auth-register"),
@@ -9,10 +9,18 @@ auth_urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="auth-logout"),
     path("send-otp/", otp.SendOTPView.as_view(), name="auth-send-otp"),
     path("verify-otp/", otp.VerifyOTPView.as_view(), name="auth-verify-otp"),
+    path("password-reset/", accounts.PasswordResetView.as_view(), name="auth-password-reset"),
+    path("password-reset/confirm/", accounts.PasswordResetConfirmView.as_view(), name="auth-password-reset-confirm"),
+    path("verify-email/", accounts.VerifyEmailView.as_view(), name="auth-verify-email"),
+    path("verify-email/resend/", accounts.VerifyEmailResendView.as_view(), name="auth-verify-email-resend"),
 ]
 
 api_urlpatterns = [
     path("users/me/", views.MeView.as_view(), name="users-me"),
+    path("users/me/export/", privacy.DataExportView.as_view(), name="users-me-export"),
+    path("users/me/addresses/", addresses.AddressListView.as_view(), name="users-me-addresses"),
+    path("users/me/addresses/<int:pk>/", addresses.AddressDetailView.as_view(), name="users-me-address"),
+    path("contact/", contact.ContactView.as_view(), name="contact"),
     path("notifications/", notifications.NotificationListView.as_view(), name="notifications"),
     path(
         "notifications/unread-count/",

@@ -13,8 +13,10 @@ from rest_framework_simplejwt.views import TokenRefreshView
 
 from core import services
 from core.api import serializers as s
+from core.api.privacy import AccountDeleteSerializer
 from core.auth import lockout_response, resolve_login_name
 from core.models import Role, VendorDocument, VendorTimeOff
+from core.privacy import account_delete
 
 
 def tokens_for(user):
@@ -82,6 +84,11 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
+    def get_throttles(self):
+        # Deleting asks for the password again: limit guesses like a sign-in.
+        self.throttle_scope = "auth" if self.request.method == "DELETE" else None
+        return super().get_throttles()
+
     @extend_schema(responses=s.UserSerializer)
     def get(self, request):
         return Response(s.UserSerializer(request.user).data)
@@ -92,6 +99,14 @@ class MeView(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_update(user=request.user, actor=request.user, **serializer.validated_data)
         return Response(s.UserSerializer(user).data)
+
+    @extend_schema(request=AccountDeleteSerializer, responses={204: None})
+    def delete(self, request):
+        """Anonymise the account (core/privacy.py): bookings, payments, ledger and audit stay."""
+        serializer = AccountDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        account_delete(user=request.user, password=serializer.validated_data["password"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class IsVendor(permissions.BasePermission):

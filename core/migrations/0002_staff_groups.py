@@ -23,6 +23,8 @@ Signatures (0008_staff_groups_signatures): ops view requests, signatures and rev
 change requests and reviews; signatures and the chain head are append-only (view only), like the
 ledger.
 
+Contact messages (0010_staff_groups_contact): ops view them and may change their status and notes.
+
 Models added to these apps later are covered by re-running ``create_staff_groups`` from a later
 migration (it is idempotent), as 0006_staff_groups_refresh and 0007_staff_groups_payments do. On a
 fresh database this migration may run before the payments app's own migrations (they do not
@@ -59,6 +61,8 @@ OPS_CHANGES = (
     ("bookings", "add", "promocode"),
     ("bookings", "change", "promocode"),
     ("core", "change", "address"),
+    # contact messages: status and notes (core/admin_contact.py; 0010_staff_groups_contact)
+    ("core", "change", "contactmessage"),
     # the ops actions of the payments admin (retry, mark paid, manual payment, resolve)
     ("payments", "change", "paymentattempt"),
     ("payments", "change", "paymentoperation"),

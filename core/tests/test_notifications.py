@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def customer():
-    return CustomerFactory(phone="+919812345678", email="asha@example.com")
+    return CustomerFactory(phone="+919812345678", email="asha@example.com", email_verified=True)
 
 
 def tell(user, **overrides):
@@ -146,7 +146,7 @@ def test_nothing_is_sent_before_the_commit(customer, fake_twilio, django_capture
 def test_copies_follow_the_users_preferences_and_the_callers_choice(
     fake_twilio, django_capture_on_commit_callbacks, prefs, arguments, channels
 ):
-    user = CustomerFactory(**prefs)
+    user = CustomerFactory(**{"email_verified": True, **prefs})
 
     with django_capture_on_commit_callbacks(execute=True):
         tell(user, **arguments)

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "channels",
     "core",
     "bookings",
@@ -58,6 +59,7 @@ MIDDLEWARE = [
     "payments.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "core.middleware.RequestContextMiddleware",
     # Last, as django-axes asks: it turns a lockout raised by the auth backend into a response.
     "axes.middleware.AxesMiddleware",
@@ -136,7 +138,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "core.validators.CharacterClassPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The web pages sign in with a session (core/pages); the admin keeps its own login page.
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+# Password-reset links (core/accounts.py) last one hour; they are single use and die when the
+# password changes or the person signs in, because Django's token hashes the password and last_login.
+PASSWORD_RESET_TIMEOUT = 3600
+# E-mail verification links: signed, bound to the address they were sent to.
+EMAIL_VERIFICATION_TIMEOUT = env_int("EMAIL_VERIFICATION_TIMEOUT_HOURS", 72) * 3600
 
 # django-axes: 5 failures lock the *account* (not the address) for 15 minutes.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
@@ -173,6 +182,11 @@ REST_FRAMEWORK = {
         "auth": env_str("THROTTLE_AUTH", "20/min"),
         # Card confirmations: enough for typos and a second card, too few for card testing.
         "payment_confirm": env_str("THROTTLE_PAYMENT_CONFIRM", "10/min"),
+        # Accounts and privacy (core/api/accounts.py, core/api/contact.py): per address for
+        # anonymous callers, per user for signed-in ones.
+        "password_reset": env_str("THROTTLE_PASSWORD_RESET", "5/hour"),
+        "email_verify_resend": env_str("THROTTLE_EMAIL_VERIFY_RESEND", "3/hour"),
+        "contact": env_str("THROTTLE_CONTACT", "5/hour"),
     },
     "NUM_PROXIES": env_int("PROXY_COUNT", 0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -185,6 +199,9 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Access tokens carry a hash of the password hash: a password reset (or an anonymised account's
+    # unusable password) ends them at once, not 15 minutes later (§11).
+    "CHECK_REVOKE_TOKEN": True,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
 }
@@ -242,9 +259,34 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp) on every response. Scripts only from our own static files
+# (no inline scripts anywhere: pages, admin, chat); styles from ours plus inline style attributes
+# (the admin and a few layout tweaks use them; they cannot run code); WebSockets and fetches to
+# this site only ('self' covers ws:/wss: of the same host). With the stripe gateway the checkout
+# loads Stripe.js and its frames from js.stripe.com, which talks to api.stripe.com.
+_STRIPE_PAGES = env_str("PAYMENT_GATEWAY", "fake") == "stripe"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *(["https://js.stripe.com"] if _STRIPE_PAGES else [])],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", *(["https://api.stripe.com"] if _STRIPE_PAGES else [])],
+        "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"] if _STRIPE_PAGES else ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Marketplace ---------------------------------------------------------------------------------
 CURRENCY = env_str("CURRENCY", "INR")
+# Where people open the site: the base of links we send by e-mail (password reset, e-mail
+# verification). production.py defaults it to https://<first ALLOWED_HOSTS entry>.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- Background work ----------------------------------------------------------------------------
 # Without Redis the app runs in one process: Celery tasks execute eagerly and the in-process

@@ -12,6 +12,10 @@ if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production.")
 
 WHITENOISE_USE_FINDERS = False
+# Links in e-mails must point at the public site, never at the embedded default: SITE_URL, or
+# https:// + the first allowed host (a wildcard host cannot name the site, so SITE_URL is needed).
+_FIRST_HOST = ALLOWED_HOSTS[0].lstrip(".")
+SITE_URL = (env_str("SITE_URL") if "*" in _FIRST_HOST else env_str("SITE_URL", f"https://{_FIRST_HOST}")).rstrip("/")
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

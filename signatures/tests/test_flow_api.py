@@ -6,6 +6,7 @@ import base64
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -71,7 +72,8 @@ def test_complete_request_sign_capture_earning(world, api, method):
     assert booking.status == BookingStatus.AWAITING_SIGNATURE
     note = Notification.objects.get(user=world.customer, kind="signature.requested")
     assert note.data["sign_path"].startswith("/sign/") and note.data["signature_request_id"] == created["id"]
-    assert note.data["sign_path"] in note.body
+    assert note.data["sign_url"] == settings.SITE_URL + note.data["sign_path"]
+    assert note.data["sign_url"] in note.body
     assert set(NotificationDelivery.objects.filter(notification=note).values_list("channel", flat=True)) == {
         "sms",
         "email",
