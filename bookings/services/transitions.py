@@ -136,9 +136,13 @@ def booking_complete(*, booking: Booking, user, now=None) -> Booking:
 
 @transaction.atomic
 def booking_capture_by_ops(*, booking: Booking, user, reason: str, amount=None, now=None) -> Booking:
-    """Ops capture the payment of a finished booking by hand, with a reason (§5: completed →
-    signed; also from awaiting_signature or disputed, e.g. a settled dispute with ``amount`` below
-    the total). The capture runs after commit (payments.operations.booking_capture_payment)."""
+    """Ops capture the payment of a finished booking by hand, with a reason (§5: completed or
+    awaiting_signature → signed; ``amount`` below the total captures part and releases the rest).
+    The capture runs after commit (payments.operations.booking_capture_payment).
+
+    A disputed booking is refused with 409: a dispute ends only through
+    ``signatures.services.dispute_resolve``, which tells both parties, records the decision and
+    refunds what a capture made before the complaint should give back."""
     from payments.operations import booking_capture_payment
 
     now = now or timezone.now()
@@ -149,7 +153,12 @@ def booking_capture_by_ops(*, booking: Booking, user, reason: str, amount=None, 
     if booking.status == BookingStatus.SIGNED:
         booking_capture_payment(booking=booking, actor=user, amount=amount, reason=reason)
         return booking
-    if booking.status not in (BookingStatus.COMPLETED, BookingStatus.AWAITING_SIGNATURE, BookingStatus.DISPUTED):
+    if booking.status == BookingStatus.DISPUTED:
+        raise BookingConflict(
+            _("This booking is disputed: resolve the dispute (capture in full, in part, or cancel with a refund)."),
+            booking=booking,
+        )
+    if booking.status not in (BookingStatus.COMPLETED, BookingStatus.AWAITING_SIGNATURE):
         raise BookingConflict(
             _("A %(s)s booking cannot be captured; it must be completed first.") % {"s": booking.status},
             booking=booking,

@@ -18,6 +18,7 @@ from payments.ledger import vendor_balance
 from payments.models import AttemptStatus, Earning, LedgerKind, LedgerTransaction, OperationKind, PaymentOperation
 from payments.operations import active_attempt, operations_run_due
 from payments.payouts import payouts_run
+from payments.tests.test_webhooks import deliver, event
 from signatures.models import Review
 from signatures.services import (
     booking_dispute_open,
@@ -256,6 +257,46 @@ def test_ops_or_a_chargeback_open_a_dispute_that_holds_the_payout(world, signed)
     with pytest.raises(Forbidden):
         booking_dispute_open(booking=booking, actor=world.vendor.user, reason="x")
     assert PaymentOperation.objects.filter(booking=booking, kind=OperationKind.CAPTURE).count() == 1
+
+
+def test_a_chargeback_webhook_disputes_a_signed_booking_and_holds_its_payout(world, signed):
+    # given a signed, captured card booking whose earning is past its hold
+    booking = signed()
+    (earning,) = Earning.objects.filter(booking=booking)
+    intent_id = active_attempt(booking).gateway_intent_id
+    assert intent_id
+
+    # when the gateway reports a chargeback on its payment
+    payload = event(
+        "charge.dispute.created",
+        {"id": "dp_1", "object": "dispute", "payment_intent": intent_id, "amount": 118000, "currency": "inr"},
+    )
+    assert deliver(payload).status_code == 200
+
+    # then the booking is disputed, ops are told, and the payout run leaves the earning alone
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.DISPUTED
+    assert booking.events.filter(event="dispute_opened", note__contains="dp_1").exists()
+    assert Notification.objects.filter(user=world.ops, kind="payment.dispute").exists()
+    assert payouts_run(now=earning.available_at + timedelta(days=1)) == []
+
+
+def test_a_disputed_booking_is_settled_only_by_resolving_it(world, signed, client_for, commit):
+    # given a captured booking the customer complained about
+    booking = signed()
+    complain(client_for, world, booking)
+
+    # when ops try the manual capture instead of resolving the dispute
+    response = client_for(world.ops).post(
+        f"/api/bookings/{booking.pk}/capture_payment/", {"reason": "Settled", "amount": "800.00"}, format="json"
+    )
+
+    # then it is refused and nothing changes: the dispute stays open, no money moves
+    assert response.status_code == 409, response.content
+    assert response.json()["status"] == "disputed"
+    booking.refresh_from_db()
+    assert booking.status == BookingStatus.DISPUTED
+    assert PaymentOperation.objects.filter(booking=booking).exclude(kind=OperationKind.CAPTURE).count() == 0
 
 
 def test_ops_hide_an_abusive_review(world, signed, api_client):
