@@ -192,3 +192,25 @@ def vendors_free_on(vendors, day: date, duration: timedelta, *, now: datetime | 
         [v.pk for v in working], day_start - buffer - duration, day_start + timedelta(days=1, hours=3) + duration
     )
     return [v for v in working if free_slots(v, day, duration, calendar=calendars[str(v.pk)], config=config, now=now)]
+
+
+def free_slots_of_any(vendors, day: date, duration: timedelta, *, now: datetime | None = None) -> list[Slot]:
+    """The slots on the local date ``day`` for a visit of ``duration`` at which at least one of
+    ``vendors`` is free (each vendor's ``free_slots``: working hours, time off, bookings with the
+    travel buffer, the notice and horizon windows), earliest first — three queries for all of
+    them, whatever their number."""
+    config = SystemSettings.load()
+    zone = platform_zone()
+    working = [v for v in vendors if (v.working_hours or {}).get(str(day.weekday()))]
+    if not working:
+        return []
+    day_start = _first_existing(day, 0, zone)
+    buffer = timedelta(minutes=config.travel_buffer_minutes)
+    calendars = vendor_calendars(
+        [v.pk for v in working], day_start - buffer - duration, day_start + timedelta(days=1, hours=3) + duration
+    )
+    starts = {}
+    for vendor in working:
+        for slot in free_slots(vendor, day, duration, calendar=calendars[str(vendor.pk)], config=config, now=now):
+            starts.setdefault(slot.start, slot)
+    return [starts[start] for start in sorted(starts)]

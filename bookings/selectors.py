@@ -16,7 +16,7 @@ from django.db.models import (
 )
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
-from bookings.availability import vendors_free_on
+from bookings.availability import free_slots_of_any, vendors_free_on
 from bookings.models import Booking, BookingOffer, Service, VendorService
 from core.geo import EARTH_RADIUS_KM, pincode_coordinates
 from core.models import OnboardingStatus, Role, VendorPincode, VendorProfile
@@ -73,6 +73,16 @@ def vendors_serving(queryset, *, service_ids=(), pincode=None, lat=None, lng=Non
     if area:
         queryset = queryset.filter(area)
     return queryset
+
+
+def platform_free_slots(*, service_ids, pincode, lat=None, lng=None, day, duration, now=None):
+    """The slots on ``day`` the platform can offer when it picks the vendor: the starts at which
+    at least one approved, available vendor serving every service in ``service_ids`` and the
+    location is free for a visit of ``duration`` (``free_slots_of_any``). Which vendor gets the
+    booking is decided at the time (bookings.services.offers.eligible_vendors, the same rules)."""
+    vendors = vendors_serving(vendors_bookable(), service_ids=service_ids, pincode=pincode, lat=lat, lng=lng)
+    vendors = vendors.filter(working_hours__has_key=str(day.weekday()))
+    return free_slots_of_any(list(vendors), day, duration, now=now)
 
 
 def vendor_detail_queryset():

@@ -190,6 +190,16 @@ class UserAdmin(DjangoUserAdmin):
     def full_name(self, obj):
         return obj.get_full_name()
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if getattr(request.user, "role", None) == Role.ONBOARD_MANAGER:
+            # Onboarding reviews vendors (§3): the vendor applicants' accounts (phone verified?
+            # e-mail, joined) are theirs to see, nobody else's. Their view permission comes from
+            # the groups migration (core/migrations/0002_staff_groups.py); this is its object-level
+            # limit, so another account's page answers as a missing one.
+            queryset = queryset.filter(role=Role.VENDOR)
+        return queryset
+
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         if obj is not None and obj.pk == request.user.pk:

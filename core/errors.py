@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 class ApplicationError(Exception):
     status_code = 400
     default_message = _("The request could not be completed.")
+    # Seconds after which a retry may work (a 503 from a dependency): sent as Retry-After.
+    retry_after: int | None = None
 
     def __init__(self, message=None, *, extra=None):
         self.message = message or self.default_message

@@ -25,6 +25,9 @@ def _check_database():
 
 
 def _check_cache():
+    ping = getattr(cache, "ping", None)
+    if ping is not None:  # the Redis cache fails soft (core/cache.py): ask Redis itself
+        ping()
     key = f"healthz:{uuid.uuid4().hex}"
     cache.set(key, "ok", timeout=10)
     if cache.get(key) != "ok":

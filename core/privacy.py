@@ -19,13 +19,18 @@ Deletion — anonymisation
     review comments (through ``signatures.services.signature_comments_erase``, which keeps the hash
     chain valid), booking notes, their own cancellation reasons and timeline notes, their chat
     messages, contact messages; the phone number and e-mail address are blanked from delivery records, one-time codes
-    deleted, login records (django-axes) and Idempotency-Key replays deleted.
+    deleted, login records (django-axes) and Idempotency-Key replays deleted. On their signatures
+    the typed signer name, the IP address and user agent and the drawn image's bytes are erased
+    (``SignatureQuerySet.erase_signer``: the image's SHA-256 stays in the hash, so the chain still
+    verifies). The card gateway's customer object (name, e-mail) is redacted at the gateway after
+    commit, retried until done or flagged for ops (``payments.customers``).
 
     Kept on purpose: each booking's price, status, timeline and service address (the record of a
     supplied service: tax, disputes, chargebacks), its photos (they belong to the job and are in the
-    signed hash), the signed record itself (rating, amount, signer name, drawn signature: proof the
-    work was accepted), payments and ledger lines, and the audit log, which is append-only and may
-    hold old values of changed fields (super admins only).
+    signed hash), the signed record itself (rating, amount, the hashes of the comments and the drawn
+    image: proof the work was accepted), payments and ledger lines, and the audit log, which is
+    append-only and may hold old values of changed fields and the request's IP address and user
+    agent (super admins only).
 
     Refused with 409 while something is still open: a booking that is not finished (pending,
     confirmed, in progress, completed, awaiting a signature, disputed), money the customer still
@@ -727,6 +732,8 @@ def _anonymise(*, user: User, vendor: VendorProfile | None, now) -> dict:
     for signature in Signature.objects.filter(customer=user, comments_erased_at__isnull=True).order_by("sequence"):
         signature_comments_erase(signature=signature, actor=user, now=now)
         signatures += 1
+    # The typed name, IP address, user agent and drawn image; the chain stays valid (models.py).
+    signers = Signature.objects.filter(customer=user).erase_signer(now=now)
     Booking.objects.filter(customer=user).exclude(notes="").update(notes="")
     Booking.objects.filter(customer=user, cancelled_by=CancelledBy.CUSTOMER).exclude(cancellation_reason="").update(
         cancellation_reason=""
@@ -744,11 +751,17 @@ def _anonymise(*, user: User, vendor: VendorProfile | None, now) -> dict:
         model.objects.filter(username__iexact=old_username).delete()
     IdempotencyRecord.objects.filter(user=user).delete()
     tokens = user_tokens_end(user=user, now=now)
+    # The card gateway's copy of the name and e-mail: redacted there after commit, retried.
+    from payments.customers import gateway_customers_redact_request
+
+    gateway_customers = gateway_customers_redact_request(user=user, now=now)
 
     counts = {
         "addresses_deleted": addresses,
         "notifications_erased": notifications,
         "signature_comments_erased": signatures,
+        "signature_signers_erased": signers,
+        "gateway_customers_to_redact": gateway_customers,
         "contact_messages_erased": contact_erased,
         "chat_messages_erased": chat,
         "refresh_tokens_ended": tokens,

@@ -1,16 +1,21 @@
 """Use cases for users and vendors. Every state change goes through a function here."""
 
+from datetime import timedelta
+
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.accounts import email_verification_send
 from core.audit import audit_record
+from core.documents import document_check
 from core.errors import InvalidInput
 from core.models import (
     STAFF_ROLES,
+    DocumentKind,
     OnboardingStatus,
     Role,
     User,
@@ -206,15 +211,38 @@ def vendor_set_onboarding_status(*, vendor: VendorProfile, status: str, actor: U
 
 @transaction.atomic
 def vendor_document_upload(*, vendor: VendorProfile, kind: str, file, actor: User) -> VendorDocument:
+    """Store a document for onboarding to review. The file must be a PDF, JPEG, PNG or WebP by
+    its content, at most 10 MB (``core.documents.document_check``: InvalidInput on ``file``, or
+    PayloadTooLarge); nothing is written otherwise."""
+    if kind not in DocumentKind.values:
+        raise InvalidInput(fields={"kind": [_("Choose a document type.")]})
+    document_check(file)
     document = VendorDocument.objects.create(vendor=vendor, kind=kind, file=file)
     audit_record(actor=actor, action="vendor.document_upload", obj=document, new={"kind": kind})
     return document
 
 
+# How far ahead time off may start, and how long it may last: a year covers any holiday plan, and
+# the bounds keep absurd input (year 9999, or 0183 with its pre-standard local offset) out of the
+# calendar.
+TIME_OFF_MAX_DAYS_AHEAD = 366
+
+
 @transaction.atomic
-def vendor_time_off_add(*, vendor: VendorProfile, actor: User, starts_at, ends_at, reason: str = ""):
+def vendor_time_off_add(*, vendor: VendorProfile, actor: User, starts_at, ends_at, reason: str = "", now=None):
     """Block time in the vendor's calendar. Bookings already holding that time stay; the vendor
-    cancels those separately if needed."""
+    cancels those separately if needed. Time off must end after it starts, must not be over
+    already (it could block nothing), may start at most TIME_OFF_MAX_DAYS_AHEAD days ahead and
+    last as long at most."""
+    now = now or timezone.now()
+    if ends_at <= starts_at:
+        raise InvalidInput(fields={"ends_at": [_("Time off must end after it starts.")]})
+    if ends_at <= now:
+        raise InvalidInput(fields={"ends_at": [_("This time off is already over.")]})
+    if starts_at > now + timedelta(days=TIME_OFF_MAX_DAYS_AHEAD):
+        raise InvalidInput(fields={"starts_at": [_("Time off can start at most a year ahead.")]})
+    if ends_at - starts_at > timedelta(days=TIME_OFF_MAX_DAYS_AHEAD):
+        raise InvalidInput(fields={"ends_at": [_("Time off can last at most a year.")]})
     time_off = VendorTimeOff.objects.create(vendor=vendor, starts_at=starts_at, ends_at=ends_at, reason=reason)
     audit_record(
         actor=actor, action="vendor.time_off_add", obj=time_off, new={"starts_at": starts_at, "ends_at": ends_at}

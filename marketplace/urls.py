@@ -30,6 +30,12 @@ urlpatterns = [
     path("", include("bookings.pages.urls")),
 ]
 
+# JSON under /api/ and /auth/ (§10), Django's pages elsewhere.
+handler400 = "core.api.errors.bad_request"
+handler403 = "core.api.errors.permission_denied"
+handler404 = "core.api.errors.page_not_found"
+handler500 = "core.api.errors.server_error"
+
 admin.site.site_header = "HomeServe operations"
 admin.site.site_title = "HomeServe"
 

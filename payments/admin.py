@@ -670,12 +670,24 @@ class WebhookEventAdmin(ViewOnlyAdmin):
 
 @admin.register(GatewayCustomer)
 class GatewayCustomerAdmin(ViewOnlyAdmin):
-    list_display = ("user", "gateway", "customer_id", "created_at")
+    # The redaction of a deleted account's record at the gateway (payments/customers.py): a
+    # failed one is for ops to finish at the gateway by hand (they are notified).
+    list_display = ("user", "gateway", "customer_id", "created_at", "redaction_state", "redacted_at")
     list_select_related = ("user",)
-    list_filter = ("gateway",)
+    list_filter = ("gateway", "redaction_state")
     search_fields = ("=customer_id", "user__email", "user__username")
     actions = None
-    fields = ("user", "gateway", "customer_id", "created_at")
+    fields = (
+        "user",
+        "gateway",
+        "customer_id",
+        "created_at",
+        "redaction_state",
+        "redaction_tries",
+        "redaction_next_try_at",
+        "redaction_error",
+        "redacted_at",
+    )
     readonly_fields = fields
 
 

@@ -74,6 +74,7 @@ class PaymentRefused(ApplicationError):
 class GatewayDown(ApplicationError):
     status_code = 503
     default_message = gettext_lazy("The payment service is not answering. Please try again in a minute.")
+    retry_after = 60
 
 
 def active_attempt(booking) -> PaymentAttempt | None:
@@ -98,6 +99,13 @@ def attempt_open(*, booking: Booking, now=None) -> PaymentAttempt | None:
 def payment_pending(booking) -> bool:
     """True while the booking waits for its card (so it must not be offered yet)."""
     return _needs_card(booking)
+
+
+def booking_awaits_card(booking) -> bool:
+    """Whether the customer still has a card to give for this booking: it is pending, not yet
+    ready (no card authorised or saved) and paid by card with something to pay. The checkout
+    page takes a card only then; the booking page links to it only then."""
+    return booking.status == BookingStatus.PENDING and booking.ready_at is None and payment_pending(booking)
 
 
 def _saves_card_only(booking, now) -> bool:

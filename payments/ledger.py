@@ -615,6 +615,80 @@ def post_payout(vendor, amount: Decimal, payout_reference: str, *, paid_from: st
         )
 
 
+def post_payouts(
+    payouts, *, paid_from: str = GATEWAY_CLEARING, actor=None, balances: dict | None = None
+) -> dict[str, LedgerTransaction]:
+    """``post_payout`` for many vendors at once (the payout run): ``payouts`` are ``(vendor,
+    amount, payout_reference)``, at most one per vendor; one transaction each, written with two
+    bulk inserts. Returns {payout reference: transaction}. ``balances``: {vendor id: balance} as
+    the caller read them under the same locks (read here otherwise).
+
+    Called inside a transaction with the vendors' rows locked (bookings.locks). All or nothing:
+    LedgerError, with nothing written, when any of them would be refused by ``post_payout`` (≤ 0,
+    above the vendor's balance) or its key was posted before — the caller then posts them one by
+    one, and only that one is refused."""
+    if paid_from not in (GATEWAY_CLEARING, BANK):
+        raise LedgerError("A payout is paid from gateway_clearing or bank.")
+    prepared = []
+    for vendor, amount, reference in payouts:
+        amount = _check_amount(amount)
+        if amount <= 0:
+            raise LedgerError("A payout is more than 0.")
+        if not reference:
+            raise LedgerError("A payout needs its reference.")
+        account = vendor_account(vendor)
+        prepared.append((account, amount, reference, _checked_lines([(account, amount), (paid_from, -amount)])))
+    if not prepared:
+        return {}
+    accounts = [account for account, *_rest in prepared]
+    if len(set(accounts)) != len(accounts):
+        raise LedgerError("At most one payout per vendor in a batch.")
+    keys = [f"payout:{reference}" for _account, _amount, reference, _lines in prepared]
+    if LedgerTransaction.objects.filter(idempotency_key__in=keys).exists():
+        raise LedgerError("A payout of this batch was posted before.")
+    currency = settings.CURRENCY
+    if balances is not None:
+        balances = {vendor_account(vendor): amount for vendor, amount in balances.items()}
+    else:
+        balances = {
+            row["account"]: -money(row["total"])
+            for row in LedgerLine.objects.filter(account__in=accounts, currency=currency)
+            .values("account")
+            .annotate(total=Sum("amount"))
+            .order_by()
+        }
+    for account, amount, reference, _lines in prepared:
+        if amount > balances.get(account, ZERO):
+            raise LedgerError(
+                f"Paying out {amount} ({reference}) is more than the vendor's balance {balances.get(account, ZERO)}."
+            )
+    created_by = actor if getattr(actor, "pk", None) else None
+    posted = LedgerTransaction.objects.bulk_create(
+        [
+            LedgerTransaction(
+                kind=LedgerKind.PAYOUT,
+                idempotency_key=f"payout:{reference}",
+                reference=reference,
+                memo=f"payout {reference}",
+                created_by=created_by,
+            )
+            for _account, _amount, reference, _lines in prepared
+        ],
+        batch_size=5000,
+    )
+    LedgerLine.objects.bulk_create(
+        [
+            LedgerLine(transaction=txn, account=account, amount=amount, currency=currency)
+            for txn, (_vendor_account, _amount, _reference, lines) in zip(posted, prepared, strict=True)
+            for account, amount in lines
+        ],
+        batch_size=5000,
+    )
+    for txn in posted:
+        txn.posted_now = True
+    return {txn.reference: txn for txn in posted}
+
+
 def post_payout_reversal(vendor, amount: Decimal, payout_reference: str, *, actor=None):
     """A posted payout that came back (a failed or reversed transfer): the payout's lines reversed
     for ``amount`` (at most the payout's). Keyed ``payout_reversal:<payout reference>``."""

@@ -275,16 +275,30 @@ class LedgerLine(LedgerAppendOnlyModel):
 # --- Money movements after commit (ARCHITECTURE §5, §6) --------------------------------------------
 
 
+class RedactionState(models.TextChoices):
+    PENDING = "pending", "Waiting to be redacted at the gateway"
+    DONE = "done", "Redacted at the gateway"
+    FAILED = "failed", "Redaction failed (ops told)"
+
+
 class GatewayCustomer(models.Model):
-    """The gateway's customer object for one of our users (cards are saved on it)."""
+    """The gateway's customer object for one of our users (cards are saved on it). When the user
+    deletes their account the gateway's copy of their name and e-mail is redacted after commit
+    (``redaction_*``: payments/customers.py), retried until it succeeds or is flagged for ops."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gateway_customers")
     gateway = models.CharField(max_length=20)
     customer_id = models.CharField(max_length=100)
     created_at = models.DateTimeField(default=timezone.now)
+    redaction_state = models.CharField(max_length=10, choices=RedactionState.choices, blank=True)
+    redaction_tries = models.PositiveSmallIntegerField(default=0)
+    redaction_next_try_at = models.DateTimeField(null=True, blank=True)
+    redaction_error = models.TextField(blank=True)
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "gateway"], name="gateway_customer_once")]
+        indexes = [models.Index(fields=["redaction_state", "redaction_next_try_at"])]
 
     def __str__(self):
         return f"{self.gateway} {self.customer_id}"

@@ -24,7 +24,8 @@ vendor twice), creates ``Payout`` PO-YYYYMMDD-NNNNN (platform time zone, per-day
 the earnings past their hold and posts ``post_payout`` (vendor_payable → gateway_clearing) in the
 same transaction. After commit, with no lock held, it asks the gateway for a transfer to the
 vendor's connected account with the idempotency key ``payout-<ledger reference>`` (the first
-round's reference is the payout number: ``payout-PO-…``):
+round's reference is the payout number: ``payout-PO-…``) — a chunk's transfers a few at a time
+(``TRANSFER_CONCURRENCY``), its payouts created, claimed and recorded in bulk:
 
 - success → ``paid`` (paid_at, gateway_transfer_id), vendor notified;
 - the gateway unavailable (``GatewayUnavailable``, or an unexpected fault of ours) → still
@@ -63,25 +64,27 @@ transaction (tasks and admin actions do): they commit before calling the gateway
 """
 
 import logging
+import queue
 import re
+import threading
 import uuid
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, DateField, F, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Case, CharField, Count, DateField, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings.locks import lock_vendors
 from bookings.models import BookingStatus
-from core.audit import audit_record
+from core.audit import audit_record, audit_record_many
 from core.errors import Conflict, Forbidden, InvalidInput
 from core.models import Role, SystemSettings
 from core.money import ZERO, money
-from core.notifications import notify, notify_ops
+from core.notifications import Message, notify, notify_bulk, notify_ops
 from payments.gateways import get_gateway
 from payments.gateways.errors import GatewayError
 from payments.ledger import (
@@ -91,6 +94,7 @@ from payments.ledger import (
     LedgerError,
     post_payout,
     post_payout_reversal,
+    post_payouts,
     vendor_account,
     vendor_balance,
     vendor_balances,
@@ -104,8 +108,15 @@ FIRST_BACKOFF = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=2)
 # How long a claimed transfer is left alone by other sweeps while its gateway call runs.
 TRANSFER_LEASE = timedelta(minutes=10)
-# Vendors locked and paid per transaction in a run: bounds how long one booking waits on a vendor lock.
-RUN_CHUNK = 100
+# Vendors locked and paid per transaction in a run: bounds how long one booking waits on a vendor
+# lock (written in bulk, a chunk's payouts take a fraction of a second).
+RUN_CHUNK = 250
+# Transfers of a run's chunk in flight at once, each in a thread with its own database
+# connection (so fewer than DB_POOL_MAX): a gateway call is a network round trip (Stripe: a few
+# hundred ms), and 10,000 vendors one call at a time would outlast the task's time limit. 1 sends
+# them one by one, as does a run called inside a transaction (other connections could not see
+# its payouts).
+TRANSFER_CONCURRENCY = 8
 # Rounds an ops retry may add to one payout (the ledger reference lookup is bounded by it).
 MAX_RETRY_ROUNDS = 20
 BANK_SUFFIX = "BANK"
@@ -307,8 +318,8 @@ def _notify_ops_failed(payout, error: str):
     )
 
 
-def _notify_vendor_paid(payout):
-    notify(
+def _vendor_paid_message(payout) -> Message:
+    return Message(
         user=payout.vendor.user,
         kind="payout.paid",
         title=_("Payout sent"),
@@ -316,6 +327,11 @@ def _notify_vendor_paid(payout):
         % {"number": payout.number, "amount": payout.amount, "currency": payout.currency},
         data={"payout_id": str(payout.pk), "number": payout.number, "amount": str(payout.amount)},
     )
+
+
+def _notify_vendor_paid(payout):
+    message = _vendor_paid_message(payout)
+    notify(user=message.user, kind=message.kind, title=message.title, body=message.body, data=message.data)
 
 
 def _notify_no_account(skipped):
@@ -371,8 +387,7 @@ def payouts_run(*, now=None, vendor_ids=None) -> list[Payout]:
     for chunk in _chunks(candidates, RUN_CHUNK):
         created = _payouts_create(chunk, now=now, skipped=skipped)
         # committed: now the gateway, with no lock held
-        for payout in created:
-            _payout_transfer(payout.pk, now=now, reference=payout.number)
+        _payouts_first_transfer(created, now=now)
         created_ids.extend(payout.pk for payout in created)
     _notify_no_account(skipped)
     return list(Payout.objects.filter(pk__in=created_ids).select_related("vendor").order_by("number"))
@@ -381,7 +396,12 @@ def payouts_run(*, now=None, vendor_ids=None) -> list[Payout]:
 @transaction.atomic
 def _payouts_create(vendor_ids, *, now, skipped) -> list[Payout]:
     """Create and post the payouts of these vendors, their rows locked. The balance and the held
-    earnings are read again under the lock: a concurrent run that paid first leaves 0 here."""
+    earnings are read again under the lock: a concurrent run that paid first leaves 0 here.
+
+    In bulk: the payouts, the linking of their earnings, their ledger postings and audit entries
+    are a handful of statements for the whole chunk. Should the ledger refuse one of them, the
+    chunk is posted one vendor at a time instead, and only that vendor is skipped (its number
+    left as a gap)."""
     vendors = lock_vendors(vendor_ids)
     balances = _balances_of(vendor_ids)
     held = _held(vendor_ids, now)
@@ -401,8 +421,76 @@ def _payouts_create(vendor_ids, *, now, skipped) -> list[Payout]:
             skipped.append((vendor, amount))
             continue
         due.append((vendor, amount))
+    numbers = next_payout_numbers(now, len(due))
+    try:
+        with transaction.atomic():
+            return _payouts_create_in_bulk(due, numbers, now=now, balances=balances)
+    except LedgerError as error:
+        logger.warning("Payout chunk refused by the ledger in bulk (%s); posting one vendor at a time", error)
+    return _payouts_create_one_by_one(due, numbers, now=now)
+
+
+def _payouts_create_in_bulk(due, numbers, *, now, balances) -> list[Payout]:
+    payouts = Payout.objects.bulk_create(
+        [
+            Payout(
+                number=number,
+                vendor=vendor,
+                amount=amount,
+                currency=settings.CURRENCY,
+                destination_account=vendor.payout_account_id,
+                created_at=now,
+                next_try_at=now,
+            )
+            for (vendor, amount), number in zip(due, numbers, strict=True)
+        ]
+    )
+    if not payouts:
+        return []
+    # Every earning past its hold goes to its vendor's new payout: one UPDATE for the chunk.
+    Earning.objects.filter(
+        vendor_id__in=[payout.vendor_id for payout in payouts],
+        payout__isnull=True,
+        available_at__lte=now,
+        currency=settings.CURRENCY,
+    ).exclude(booking__status=BookingStatus.DISPUTED).update(  # held while disputed (see _held)
+        payout=Subquery(Payout.objects.filter(vendor=OuterRef("vendor"), number__in=numbers).values("pk")[:1])
+    )
+    linked = dict(
+        Earning.objects.filter(payout__in=payouts)
+        .values("payout")
+        .annotate(count=Count("id"))
+        .values_list("payout", "count")
+    )
+    post_payouts(
+        [(payout.vendor_id, payout.amount, payout.number) for payout in payouts],
+        paid_from=GATEWAY_CLEARING,
+        balances=balances,
+    )
+    audit_record_many(
+        actor=None,
+        action="payout.created",
+        entries=[
+            (
+                payout,
+                None,
+                {
+                    "number": payout.number,
+                    "amount": payout.amount,
+                    "currency": payout.currency,
+                    "destination_account": payout.destination_account,
+                    "earnings": linked.get(payout.pk, 0),
+                },
+            )
+            for payout in payouts
+        ],
+    )
+    return payouts
+
+
+def _payouts_create_one_by_one(due, numbers, *, now) -> list[Payout]:
     created = []
-    for (vendor, amount), number in zip(due, next_payout_numbers(now, len(due)), strict=True):
+    for (vendor, amount), number in zip(due, numbers, strict=True):
         try:
             with transaction.atomic():
                 payout = Payout.objects.create(
@@ -444,6 +532,93 @@ def _payouts_create(vendor_ids, *, now, skipped) -> list[Payout]:
 # --- transfers -------------------------------------------------------------------------------------
 
 
+def _payouts_first_transfer(payouts, *, now) -> None:
+    """The first transfer of the payouts a run just created (and committed): claimed together
+    (SKIP LOCKED and one lease for the chunk, so a concurrent retry sweep leaves them alone),
+    sent to the gateway ``TRANSFER_CONCURRENCY`` at a time with no lock held, and the successful
+    ones recorded together
+    (``_transfers_succeeded``). An outage or a refusal is recorded for that payout alone, as
+    ``_payout_transfer`` does. A run that dies between the call and the record leaves its payouts
+    pending under the lease; once it lapses the retry sweep sends them again with the same
+    idempotency key, and the gateway answers with the transfer it made: paid once."""
+    if not payouts:
+        return
+    with transaction.atomic():
+        claimed = list(
+            Payout.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=[payout.pk for payout in payouts], status=PayoutStatus.PENDING, next_try_at__lte=now)
+            .order_by("number")
+        )
+        Payout.objects.filter(pk__in=[payout.pk for payout in claimed]).update(next_try_at=now + TRANSFER_LEASE)
+    workers = min(TRANSFER_CONCURRENCY, len(claimed))
+    if workers > 1 and not transaction.get_connection().in_atomic_block:
+        outcomes = _send_transfers_concurrently(claimed, now=now, workers=workers)
+    else:
+        outcomes = [_send_transfer(payout, reference=payout.number, now=now) for payout in claimed]
+    # A Payout: recorded on its own (an outage or a refusal); None: the thread failed before an
+    # answer was recorded (the payout stays pending under its lease, for the retry sweep).
+    paid = [
+        (payout.pk, outcome)
+        for payout, outcome in zip(claimed, outcomes, strict=True)
+        if outcome is not None and not isinstance(outcome, Payout)
+    ]
+    if paid:
+        _transfers_succeeded(paid, now=now)
+
+
+def _send_transfers_concurrently(payouts, *, now, workers) -> list:
+    """``_send_transfer`` for each payout, ``workers`` at a time; the outcomes in order."""
+    outcomes = [None] * len(payouts)
+    pending = queue.SimpleQueue()
+    for index in range(len(payouts)):
+        pending.put(index)
+
+    def work():
+        try:
+            while True:
+                try:
+                    index = pending.get_nowait()
+                except queue.Empty:
+                    return
+                payout = payouts[index]
+                try:
+                    outcomes[index] = _send_transfer(payout, reference=payout.number, now=now)
+                except Exception:
+                    logger.exception("Transfer of payout %s failed; the retry sweep sends it again", payout.number)
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=work, name=f"payout-transfers-{n}") for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def _send_transfer(payout, *, reference: str, now):
+    """Call the gateway for one claimed payout (no lock held). Returns the Transfer when it was
+    made; otherwise records the outage or the refusal and returns the payout as it is then."""
+    try:
+        transfer = get_gateway().create_transfer(
+            amount=payout.amount,
+            currency=payout.currency,
+            destination_account=payout.destination_account,
+            idempotency_key=f"payout-{reference}",
+            metadata={"payout": payout.number, "reference": reference, "vendor": str(payout.vendor_id)},
+        )
+    except GatewayError as error:
+        if error.retryable:
+            return _transfer_unanswered(payout.pk, error=repr(error), now=now)
+        return _transfer_refused(payout.pk, error=repr(error), now=now)
+    except Exception as error:  # a fault of ours or of the network stack: retried like an outage
+        logger.exception("Transfer of payout %s raised", payout.number)
+        return _transfer_unanswered(payout.pk, error=repr(error), now=now)
+    if transfer.status == "reversed":
+        return _transfer_refused(payout.pk, error=f"transfer {transfer.id} is reversed", now=now)
+    return transfer
+
+
 def _locked(payout_id) -> Payout:
     return Payout.objects.select_for_update(of=("self",)).select_related("vendor", "vendor__user").get(pk=payout_id)
 
@@ -462,24 +637,10 @@ def _payout_transfer(payout_id, *, now, reference: str | None = None) -> Payout 
             return None
         Payout.objects.filter(pk=payout.pk).update(next_try_at=now + TRANSFER_LEASE)
     reference = reference or _current_gateway_reference(payout)
-    try:
-        transfer = get_gateway().create_transfer(
-            amount=payout.amount,
-            currency=payout.currency,
-            destination_account=payout.destination_account,
-            idempotency_key=f"payout-{reference}",
-            metadata={"payout": payout.number, "reference": reference, "vendor": str(payout.vendor_id)},
-        )
-    except GatewayError as error:
-        if error.retryable:
-            return _transfer_unanswered(payout.pk, error=repr(error), now=now)
-        return _transfer_refused(payout.pk, error=repr(error), now=now)
-    except Exception as error:  # a fault of ours or of the network stack: retried like an outage
-        logger.exception("Transfer of payout %s raised", payout.number)
-        return _transfer_unanswered(payout.pk, error=repr(error), now=now)
-    if transfer.status == "reversed":
-        return _transfer_refused(payout.pk, error=f"transfer {transfer.id} is reversed", now=now)
-    return _transfer_succeeded(payout.pk, transfer=transfer, now=now)
+    outcome = _send_transfer(payout, reference=reference, now=now)
+    if isinstance(outcome, Payout):
+        return outcome
+    return _transfer_succeeded(payout.pk, transfer=outcome, now=now)
 
 
 @transaction.atomic
@@ -505,6 +666,62 @@ def _transfer_succeeded(payout_id, *, transfer, now) -> Payout:
     )
     _notify_vendor_paid(payout)
     return payout
+
+
+@transaction.atomic
+def _transfers_succeeded(paid, *, now) -> list[Payout]:
+    """``_transfer_succeeded`` for many payouts at once: ``paid`` are (payout id, Transfer). One
+    locking read, one UPDATE, one audit insert and the vendors' notifications in bulk."""
+    transfers = dict(paid)
+    payouts = list(
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("vendor", "vendor__user")
+        .filter(pk__in=list(transfers))
+        .order_by("pk")
+    )
+    done = []
+    for payout in payouts:
+        transfer = transfers[payout.pk]
+        if payout.status != PayoutStatus.PENDING:
+            logger.warning("Transfer %s answered for payout %s, which is %s", transfer.id, payout.number, payout.status)
+            continue
+        _move(payout, PayoutStatus.PAID)
+        payout.paid_at = now
+        payout.gateway_transfer_id = transfer.id
+        payout.tries += 1
+        payout.last_error = ""
+        done.append(payout)
+    if not done:
+        return []
+    # What every row gets alike in one UPDATE; only the transfer id differs row by row.
+    Payout.objects.filter(pk__in=[payout.pk for payout in done]).update(
+        status=PayoutStatus.PAID,
+        paid_at=now,
+        tries=F("tries") + 1,
+        last_error="",
+        gateway_transfer_id=Case(
+            *(When(pk=payout.pk, then=Value(payout.gateway_transfer_id)) for payout in done),
+            output_field=CharField(),
+        ),
+    )
+    audit_record_many(
+        actor=None,
+        action="payout.paid",
+        entries=[
+            (
+                payout,
+                {"status": PayoutStatus.PENDING},
+                {
+                    "status": payout.status,
+                    "gateway_transfer_id": payout.gateway_transfer_id,
+                    "paid_at": now.isoformat(),
+                },
+            )
+            for payout in done
+        ],
+    )
+    notify_bulk([_vendor_paid_message(payout) for payout in done])
+    return done
 
 
 @transaction.atomic

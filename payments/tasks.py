@@ -56,3 +56,19 @@ def reconcile_payments():
     from payments.reconciliation import payments_reconcile
 
     return len(payments_reconcile())
+
+
+@shared_task(name="payments.tasks.redact_gateway_customer")
+def redact_gateway_customer(gateway_customer_id):
+    """Dispatched after the commit of an account deletion (payments/customers.py)."""
+    from payments.customers import gateway_customer_redact
+
+    return gateway_customer_redact(gateway_customer_id)
+
+
+@shared_task(name="payments.tasks.redact_due_gateway_customers")
+def redact_due_gateway_customers():
+    """Retries with backoff, and redactions whose dispatch or worker was lost."""
+    from payments.customers import gateway_customers_redact_due
+
+    return gateway_customers_redact_due()

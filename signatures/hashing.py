@@ -13,11 +13,14 @@ non-ASCII kept as is — of exactly these fields::
      "signed_at": "2027-03-01T04:30:00.000000Z"}  # UTC, microseconds
 
 The comments appear only as their hash, so the text can be erased for privacy without breaking
-the chain. Verification recomputes the hash twice: from the signature's stored snapshot, and from
-the live sources (the comments text unless erased, the stored image bytes, the booking's photos
-as they are now); both must equal the stored hash, and ``previous_hash`` must be the hash of the
-signature just before it in the sequence (no gap), so an edited field, a swapped photo or a
-deleted signature is detected. The chain head (``SignatureChain``) catches a deleted last one.
+the chain; the drawn image likewise (``signer_erased_at``: the bytes are gone, their SHA-256 stays
+in the snapshot). The signer's typed name, IP address and user agent are not hashed at all.
+Verification recomputes the hash twice: from the signature's stored snapshot, and from the live
+sources (the booking's total, customer and vendor; the comments text unless erased; the stored
+image bytes unless erased — bytes that are present are always re-hashed; the booking's photos as
+they are now). Both must equal the stored hash, and ``previous_hash`` must be the hash of the
+signature just before it in the sequence (no gap), so an edited field, a swapped photo or image or
+a deleted signature is detected. The chain head (``SignatureChain``) catches a deleted last one.
 """
 
 import hashlib
@@ -93,10 +96,23 @@ def _stored_payload(signature: Signature) -> dict:
 
 def _live_payload(signature: Signature, photo_checksums) -> dict:
     payload = _stored_payload(signature)
+    # The booking the signature was for, as it is now: its price snapshot and its parties never
+    # change after signing, so an edited total or a booking handed to another customer or vendor
+    # shows here even when the signature row itself is untouched.
+    booking = signature.booking
+    payload["amount"] = f"{money(booking.total):.2f}"
+    payload["customer_id"] = str(booking.customer_id)
+    payload["vendor_id"] = str(booking.vendor_id)
     if signature.comments_erased_at is None:
         payload["comments_sha256"] = sha256_hex(signature.comments or "")
     image = signature.signature_image
-    payload["signature_image_sha256"] = sha256_hex(bytes(image)) if image is not None else None
+    if image is not None:
+        # Bytes that are there are always re-hashed: a swapped image is caught, erased or not.
+        payload["signature_image_sha256"] = sha256_hex(bytes(image))
+    elif signature.signer_erased_at is None:
+        payload["signature_image_sha256"] = None
+    # else: the bytes were erased for privacy (SignatureQuerySet.erase_signer); the snapshot's
+    # SHA-256 stands for them, as comments_sha256 does for erased comments.
     payload["photo_checksums"] = sorted(photo_checksums)
     return payload
 
@@ -125,7 +141,7 @@ def check_signature(signature: Signature, *, photo_checksums, predecessor: Signa
         return Verification(False, stored, from_snapshot, "a hashed field was changed")
     if from_sources != stored:
         return Verification(
-            False, stored, from_sources, "the comments, drawn signature or photos differ from what was signed"
+            False, stored, from_sources, "the booking, comments, drawn signature or photos differ from what was signed"
         )
     if predecessor is None:
         if signature.sequence != 1 or signature.previous_hash != GENESIS_HASH:

@@ -4,9 +4,12 @@
   job. At most one *open* request per booking (a partial unique constraint). Its link carries a
   token; the table keeps only the token's SHA-256 (see ``signatures/tokens.py``).
 - ``Signature``: what the customer signed. Append-only like ``core.models.AuditLog``: rows are
-  inserted, never updated or deleted — except that the comments *text* may be erased for privacy
-  (``SignatureQuerySet.erase_comments``), which keeps the chain valid because the hash covers the
-  comments' own SHA-256, not the text. ``sequence`` and ``previous_hash`` make the chain; the
+  inserted, never updated or deleted — except two privacy erasures that keep the chain valid:
+  the comments *text* (``SignatureQuerySet.erase_comments``: the hash covers the comments' own
+  SHA-256, not the text), and what identifies the signer (``erase_signer``: the typed name, the
+  IP address and user agent — none of them hashed — and the drawn image's bytes, whose SHA-256
+  stays in the hashed snapshot; ``signer_erased_at`` tells verification the bytes are gone on
+  purpose). ``sequence`` and ``previous_hash`` make the chain; the
   ``SignatureChain`` row is its head (locked while a signature is added, so two signings never take
   the same previous hash).
 - ``Review``: the rating and comments as the vendor's public review; ops may hide it.
@@ -90,6 +93,21 @@ class SignatureQuerySet(models.QuerySet):
         """Blank the comments text (the SHA-256 in the hash stays, so the chain stays valid)."""
         return models.QuerySet.update(self, comments="", comments_erased_at=now)
 
+    def erase_signer(self, *, now):
+        """Erase what identifies the signer (account deletion): the typed name, the IP address and
+        user agent (none of them is hashed) and the drawn image's bytes. The image's SHA-256 stays
+        in the row and in the hash, so the chain stays valid and the snapshot still proves which
+        image was signed; ``signer_erased_at`` lets verification accept the missing bytes (an image
+        that is present is always re-hashed, so a swapped one is still caught)."""
+        return models.QuerySet.update(
+            self.filter(signer_erased_at__isnull=True),
+            signer_name="",
+            ip_address=None,
+            user_agent="",
+            signature_image=None,
+            signer_erased_at=now,
+        )
+
 
 class Signature(models.Model):
     """What the customer signed, with the SHA-256 of the canonical JSON of §7 (signatures/hashing.py)."""
@@ -120,6 +138,8 @@ class Signature(models.Model):
     signed_via = models.CharField(max_length=10)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # When signer_name, ip_address, user_agent and the image bytes were erased (erase_signer).
+    signer_erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = SignatureQuerySet.as_manager()
 

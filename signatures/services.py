@@ -32,7 +32,7 @@ from core.errors import ApplicationError, Conflict, Forbidden, Gone, InvalidInpu
 from core.models import AuditLog, Role, SystemSettings, User, VendorProfile
 from core.money import ZERO, money
 from core.notifications import notify, notify_ops
-from core.realtime import booking_group, publish
+from core.realtime import booking_group
 from core.request_context import current_request_context
 from signatures.hashing import booking_photo_checksums, payload_hash, sha256_hex, signature_payload
 from signatures.images import decode_signature_image
@@ -483,28 +483,48 @@ def complaint_window_open(booking: Booking, *, now) -> bool:
     return signed_at is not None and now < signed_at + hold
 
 
+def booking_complain_check(*, booking: Booking, now=None) -> None:
+    """Raise ``BookingConflict`` unless the customer may complain about the booking now: it is
+    signed, was not complained about before, and its earning is not paid out yet.
+
+    ``booking_complain`` calls it with the booking and vendor rows locked (so a payout run cannot
+    pay the earning out between the check and the dispute); pages call it unlocked to decide
+    whether to offer the form."""
+    now = now or timezone.now()
+    if booking.status != BookingStatus.SIGNED:
+        raise BookingConflict(_("Only a signed booking can be complained about."), booking=booking)
+    if booking.events.filter(event="complained").exists():
+        raise BookingConflict(_("A complaint about this booking was already settled."), booking=booking)
+    if not complaint_window_open(booking, now=now):
+        raise BookingConflict(_("The vendor has been paid for this booking; contact support instead."), booking=booking)
+
+
+def booking_can_complain(booking: Booking, *, now=None) -> bool:
+    """Whether ``booking_complain_check`` lets the customer complain now."""
+    try:
+        booking_complain_check(booking=booking, now=now)
+    except BookingConflict:
+        return False
+    return True
+
+
 @transaction.atomic
 def booking_complain(*, booking: Booking, user, reason: str, now=None) -> Booking:
     """The customer complains about a signed booking: signed → disputed, ops told, the vendor's
     earning held from payouts (payments.payouts excludes disputed bookings). Allowed until the
-    earning is paid out. The vendor row is locked too, so a payout run cannot pay the earning
-    out between the check and the dispute. Repeating it while disputed returns the booking."""
+    earning is paid out (``booking_complain_check``). The vendor row is locked too, so a payout
+    run cannot pay the earning out between the check and the dispute. Repeating it while
+    disputed returns the booking."""
     now = now or timezone.now()
     booking = lock_booking(booking.pk)
     require_actor(user, booking, "customer")
-    complained = booking.events.filter(event="complained").exists()
-    if complained and booking.status == BookingStatus.DISPUTED:
+    if booking.status == BookingStatus.DISPUTED and booking.events.filter(event="complained").exists():
         return booking
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(fields={"reason": [_("Tell us what went wrong.")]})
-    if booking.status != BookingStatus.SIGNED:
-        raise BookingConflict(_("Only a signed booking can be complained about."), booking=booking)
-    if complained:
-        raise BookingConflict(_("A complaint about this booking was already settled."), booking=booking)
     lock_vendors([booking.vendor_id])
-    if not complaint_window_open(booking, now=now):
-        raise BookingConflict(_("The vendor has been paid for this booking; contact support instead."), booking=booking)
+    booking_complain_check(booking=booking, now=now)
     _open_dispute(booking=booking, actor=user, event="complained", reason=reason, now=now)
     return booking
 
@@ -819,7 +839,8 @@ def _expired_bookkeeping(rows, *, now):
                     data={"booking_id": str(booking_id), "signature_request_id": str(request_id)},
                 )
             )
-    notify_bulk(messages)
+    # The vendors' notifications and the bookings' pushes leave together, in one after-commit hook.
+    notify_bulk(messages, pushes=[(booking_group(message["booking_id"]), message) for message in pushes])
     notify_ops(
         kind="signature.expired",
         title=_("%(n)d signature request(s) expired") % {"n": len(rows)},
@@ -830,12 +851,6 @@ def _expired_bookkeeping(rows, *, now):
         % {"n": len(rows)},
         data={"count": len(rows), "booking_ids": [str(row[1]) for row in rows[:50]]},
     )
-
-    def push():
-        for message in pushes:
-            publish(booking_group(message["booking_id"]), message)
-
-    transaction.on_commit(push, robust=True)
 
 
 def signature_requests_auto(*, now=None, limit: int = 200) -> int:

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from bookings.models import MESSAGE_MAX_LENGTH, Message
 from bookings.services.chat import chat_booking, message_list, message_post, messages_mark_read
+from core.api.schema import error_response
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -70,7 +71,9 @@ class BookingMessagesView(APIView):
         return Response({"results": results, "next": next_link})
 
     @extend_schema(
-        operation_id="bookings_messages_create", request=MessageCreateSerializer, responses={201: MessageSerializer}
+        operation_id="bookings_messages_create",
+        request=MessageCreateSerializer,
+        responses={201: MessageSerializer, 429: error_response("More than 20 messages in a minute.")},
     )
     def post(self, request, pk):
         booking = _booking(request, pk)

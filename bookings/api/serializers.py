@@ -96,7 +96,8 @@ class VendorListSerializer(serializers.ModelSerializer):
             "services",
         ]
 
-    @extend_schema_field(OpenApiTypes.FLOAT)
+    # null when no point is known to measure from (no pincode or lat/lng in the search).
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_distance_km(self, vendor):
         distance = getattr(vendor, "distance_km", None)
         return None if distance is None else round(float(distance), 2)

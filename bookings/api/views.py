@@ -31,6 +31,7 @@ from bookings.services.catalog import vendor_service_set
 from bookings.services.creation import booking_create
 from bookings.services.photos import photo_get, photo_list, photo_upload
 from bookings.services.promos import promo_discount, promo_get
+from core.api.schema import error_response
 from core.api.views import IsVendor
 from core.errors import InvalidInput
 from core.money import money
@@ -253,7 +254,11 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(
         methods=["POST"],
         request={"multipart/form-data": PhotoUploadSerializer},
-        responses={201: BookingPhotoSerializer, 200: BookingPhotoSerializer},
+        responses={
+            201: BookingPhotoSerializer,
+            200: BookingPhotoSerializer,
+            413: error_response("The photo is larger than 10 MB."),
+        },
     )
     @action(detail=True, methods=["get", "post"], parser_classes=PHOTO_UPLOAD_PARSERS, pagination_class=None)
     def photos(self, request, pk=None):

@@ -28,17 +28,18 @@ from bookings.pages.slots import days_ahead, next_free_slots, slot_value, slots_
 from bookings.selectors import (
     booking_detail_queryset,
     booking_list_queryset,
+    platform_free_slots,
     services_active,
     vendor_detail_queryset,
     vendor_search,
     vendors_bookable,
 )
 from bookings.services import transitions
-from bookings.services.common import SlotTaken, platform_settings
+from bookings.services.common import SlotTaken
 from bookings.services.creation import booking_create
 from bookings.services.photos import photo_list, photo_upload
-from bookings.services.pricing import PricedLine, price_compute
-from bookings.services.promos import promo_discount, promo_get
+from bookings.services.pricing import PricedLine
+from bookings.services.quotes import booking_quote
 from core.errors import ApplicationError, InvalidInput
 from core.models import Address, Role
 from core.pages.common import (
@@ -48,9 +49,9 @@ from core.pages.common import (
     raise_for_page,
     vendor_required,
 )
-from payments.checkout import checkout_start, payment_pending
+from payments.checkout import booking_awaits_card, checkout_start, payment_pending
 from signatures.models import SignatureRequestStatus
-from signatures.services import booking_complain, complaint_window_open, signature_request
+from signatures.services import booking_can_complain, booking_complain, signature_request
 
 RESULTS_PER_PAGE = 20
 BOOKINGS_PER_PAGE = 20
@@ -134,23 +135,16 @@ def _offer(vendor, service_id):
 
 
 def quote(*, offer, promo_code="", user=None):
-    """The price the booking would get (§4) and the promo's refusal, if any — the services'
-    pricing and promo rules, for the live breakdown."""
-    config = platform_settings()
+    """The price the booking would get (§4) and the promo's refusal, if any, for the live
+    breakdown: ``booking_quote``, the very function ``booking_create`` prices with."""
     line = PricedLine(
         service=offer.service, quantity=1, unit_price=offer.price, duration_minutes=offer.service.duration_minutes
     )
-    discount, promo_error = 0, ""
-    if promo_code:
-        base = price_compute(lines=[line], tax_rate=config.tax_rate, commission_rate=config.commission_rate)
-        try:
-            discount = promo_discount(promo=promo_get(promo_code), amount=base.subtotal, user=user)
-        except InvalidInput as error:
-            promo_error = " ".join(str(m) for m in error.fields.get("promo_code", [error.message]))
-    price = price_compute(
-        lines=[line], discount=discount, tax_rate=config.tax_rate, commission_rate=config.commission_rate
-    )
-    return price, promo_error
+    try:
+        return booking_quote(lines=[line], promo_code=promo_code or None, customer=user).price, ""
+    except InvalidInput as error:
+        promo_error = " ".join(str(m) for m in error.fields.get("promo_code", [error.message]))
+    return booking_quote(lines=[line], customer=user).price, promo_error
 
 
 @require_GET
@@ -309,17 +303,14 @@ def booking_detail(request, booking_id):
         "booking": booking,
         "view": view,
         "payment": payment,
-        "needs_card": booking.status == BookingStatus.PENDING and booking.ready_at is None and payment_pending(booking),
+        "needs_card": booking_awaits_card(booking),
         "photos": photo_list(booking=booking, user=request.user) if booking.vendor_id else [],
         "signature_request": _open_signature_request(booking)
         if booking.status == BookingStatus.AWAITING_SIGNATURE
         else None,
         "can_cancel": booking.status in transitions.CANCELLABLE_BY["customer"],
-        "can_reschedule": booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED)
-        and booking.scheduled_at - now >= timedelta(hours=platform_settings().reschedule_min_hours_before),
-        "can_complain": booking.status == BookingStatus.SIGNED
-        and not booking.events.filter(event="complained").exists()
-        and complaint_window_open(booking, now=now),
+        "can_reschedule": transitions.booking_can_reschedule(booking, now=now),
+        "can_complain": booking_can_complain(booking, now=now),
         "complaint_form": f.ComplaintForm(),
         "is_customer": request.user.pk == booking.customer_id,
         "chat": chat_context(request, booking),
@@ -353,6 +344,12 @@ def booking_cancel(request, booking_id):
 @customer_required
 def booking_reschedule(request, booking_id):
     booking = _visible_booking(request, booking_id)
+    if request.method == "GET":
+        try:
+            transitions.booking_reschedule_check(booking=booking)
+        except ApplicationError as error:
+            messages.error(request, str(error.message))
+            return redirect("bookings:booking-detail", booking_id=booking.pk)
     days = days_ahead()
     duration = booking.ends_at - booking.scheduled_at
     form = f.RescheduleForm(
@@ -369,19 +366,21 @@ def booking_reschedule(request, booking_id):
             return redirect("bookings:booking-detail", booking_id=booking.pk)
     raw_day = str(form["date"].value())
     shown_day = next((day for day in days if day.isoformat() == raw_day), days[0])
+    service_ids = sorted({line.service_id for line in booking.lines.all()})
     if booking.vendor is not None:
         slots = slots_by_day([booking.vendor], duration, [shown_day]).get(booking.vendor.pk, {}).get(shown_day, [])
-        choices = [(slot_value(s.start), s.start) for s in slots]
     else:
-        from bookings.availability import local_instant, platform_zone
-
-        step = platform_settings().slot_step_minutes
-        zone = platform_zone()
-        choices = []
-        for minutes in range(8 * 60, 20 * 60, step):
-            instant = local_instant(shown_day, minutes, zone)
-            if instant is not None and instant > timezone.now():
-                choices.append((slot_value(instant), instant))
+        # No vendor holds it (the platform is still finding one): the times at which some vendor
+        # it could offer the booking to is free, under the same notice and horizon rules.
+        slots = platform_free_slots(
+            service_ids=service_ids,
+            pincode=booking.address_pincode,
+            lat=booking.address_lat,
+            lng=booking.address_lng,
+            day=shown_day,
+            duration=duration,
+        )
+    choices = [(slot_value(s.start), s.start) for s in slots]
     return render(
         request,
         "bookings/reschedule.html",
@@ -391,7 +390,7 @@ def booking_reschedule(request, booking_id):
             "days": days,
             "shown_day": shown_day,
             "slots": choices,
-            "service_ids": ",".join(str(line.service_id) for line in booking.lines.all()),
+            "service_ids": ",".join(map(str, service_ids)),
             "chosen_slot": form["slot"].value() or "",
         },
     )

@@ -1,17 +1,37 @@
 """A vendor's services and prices."""
 
+from decimal import Decimal, InvalidOperation
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from bookings.models import Service, VendorService
 from core.audit import audit_record
 from core.errors import InvalidInput
+from core.models import MONEY_DIGITS, MONEY_PLACES
+
+PRICE_LIMIT = Decimal(10) ** (MONEY_DIGITS - MONEY_PLACES)
+CENT = Decimal(1).scaleb(-MONEY_PLACES)
+
+
+def check_price(price) -> Decimal:
+    """``price`` as money a vendor may charge: a finite Decimal ≥ 0 with at most 2 decimal places
+    that fits the database column. Raises InvalidInput on ``price`` otherwise — the forms check
+    this too, but NaN or an infinity reaching a comparison would be a 500, not a refusal."""
+    try:
+        value = Decimal(str(price))
+    except (InvalidOperation, ValueError, TypeError):
+        value = None
+    if value is None or not value.is_finite() or not (0 <= value < PRICE_LIMIT) or value != value.quantize(CENT):
+        raise InvalidInput(fields={"price": [_("Enter a price like 499 or 499.50.")]})
+    return value.quantize(CENT)
 
 
 @transaction.atomic
 def vendor_service_set(*, vendor, service_id: int, price, is_active: bool = True, actor) -> VendorService:
     """Offer (or stop offering) a catalog service at the vendor's own price. Existing bookings
     keep the price they were made with."""
+    price = check_price(price)
     service = Service.objects.filter(pk=service_id, is_active=True).first()
     if service is None:
         raise InvalidInput(fields={"service_id": [_("Unknown service.")]})

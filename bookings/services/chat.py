@@ -14,6 +14,7 @@ Unread: ``chat_unread_notify`` (every minute) tells the recipient of a message l
 5 minutes — in-app, and by SMS if they keep SMS on — at most once per conversation an hour.
 """
 
+import math
 import re
 from datetime import timedelta
 
@@ -46,8 +47,15 @@ PHONE_MASK = "[phone hidden]"
 
 
 class ChatThrottled(ApplicationError):
+    """429 with ``Retry-After``: the seconds until the sender's oldest message of the last
+    RATE_PERIOD leaves it."""
+
     status_code = 429
     default_message = _("You are sending messages too fast; wait a moment.")
+
+    def __init__(self, message=None, *, retry_after: int):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message)
 
 
 def mask_contacts(text: str) -> str:
@@ -122,8 +130,10 @@ def message_post(*, booking: Booking, user, body, now=None) -> Message:
     problem = chat_open_problem(booking, now=now)
     if problem:
         raise Conflict(problem, extra={"status": booking.status})
-    if Message.objects.filter(sender=user, created_at__gt=now - RATE_PERIOD).count() >= RATE_LIMIT:
-        raise ChatThrottled()
+    recent = Message.objects.filter(sender=user, created_at__gt=now - RATE_PERIOD).order_by("-created_at")
+    window = list(recent.values_list("created_at", flat=True)[:RATE_LIMIT])
+    if len(window) >= RATE_LIMIT:
+        raise ChatThrottled(retry_after=math.ceil((window[-1] + RATE_PERIOD - now).total_seconds()))
     if booking.status == BookingStatus.PENDING:
         body = mask_contacts(body)
     message = Message.objects.create(booking=booking, sender=user, body=body, created_at=now)

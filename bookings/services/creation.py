@@ -23,8 +23,9 @@ from bookings.models import (
 from bookings.selectors import vendors_bookable, vendors_serving
 from bookings.services.common import SlotTaken, platform_settings, record_event
 from bookings.services.offers import booking_mark_ready, eligible_vendors
-from bookings.services.pricing import PricedLine, price_compute
-from bookings.services.promos import promo_discount, promo_get, promo_redeem
+from bookings.services.pricing import PricedLine
+from bookings.services.promos import promo_redeem
+from bookings.services.quotes import booking_quote
 from core.audit import audit_record
 from core.errors import Forbidden, InvalidInput
 from core.geo import pincode_coordinates
@@ -275,14 +276,10 @@ def _create_locked(
     ):
         raise SlotTaken(_("No vendor is free at that time for this address; try another slot."))
 
-    subtotal_lines = price_compute(lines=priced, tax_rate=config.tax_rate, commission_rate=config.commission_rate)
-    promo, discount = None, Decimal("0.00")
-    if promo_code:
-        promo = promo_get(promo_code, for_update=True)
-        discount = promo_discount(promo=promo, amount=subtotal_lines.subtotal, user=customer, now=now)
-    price = price_compute(
-        lines=priced, discount=discount, tax_rate=config.tax_rate, commission_rate=config.commission_rate
+    quote = booking_quote(
+        lines=priced, promo_code=promo_code, customer=customer, config=config, now=now, lock_promo=True
     )
+    price, promo = quote.price, quote.promo
     booking = Booking.objects.create(
         booking_number=next_booking_number(now),
         customer=customer,

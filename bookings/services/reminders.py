@@ -22,6 +22,14 @@ Two sweeps may overlap (two beat ticks on a slow worker, a redelivered message):
 batch of bookings with ``SELECT … FOR UPDATE SKIP LOCKED``, so they split the work instead of
 queueing, and the marker's unique constraint catches the narrow case of a sweep that read a
 booking just before the other one committed its markers.
+
+In bulk (ARCHITECTURE §9): a run claims up to ``limit`` bookings per kind, reads the markers they
+already have *after* the claim (a sweep that reminded one of them held its lock until it
+committed, so its markers are visible now), and writes the missing markers and their
+notifications with bulk inserts, the pushes and SMS/e-mail copies leaving in one after-commit
+hook (``core.notifications.notify_bulk``). Should the unique constraint still refuse a marker
+(one written outside a sweep), the batch falls back to one booking at a time, each in its own
+savepoint, the marker inserted before the person is told.
 """
 
 import logging
@@ -35,7 +43,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from bookings.models import Booking, BookingReminder, BookingStatus, ReminderKind, ReminderRecipient
-from core.notifications import notify
+from core.notifications import Message, notify, notify_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +81,7 @@ def due_reminder_bookings(*, kind: str, now: datetime):
     )
 
 
-def send_due_reminders(*, now: datetime | None = None, limit: int = 500) -> int:
+def send_due_reminders(*, now: datetime | None = None, limit: int = 5000) -> int:
     """Send every reminder due at ``now``; returns how many went out. Idempotent and safe to run
     concurrently (see the module docstring). Handles up to ``limit`` bookings per kind per run;
     the rest wait for the next run a minute later."""
@@ -96,6 +104,13 @@ def _send_kind(*, kind: str, now: datetime, limit: int) -> int:
             .select_related("customer", "vendor__user")
             .order_by("scheduled_at", "pk")[:limit]
         )
+        if not bookings:
+            return 0
+        try:
+            with transaction.atomic():
+                return _remind_in_bulk(bookings=bookings, kind=kind, now=now)
+        except IntegrityError:
+            logger.warning("A %s reminder marker already existed; sending this batch one by one", kind)
         for booking in bookings:
             try:
                 # One booking's failure must not hold back everyone else's reminders: its
@@ -109,13 +124,56 @@ def _send_kind(*, kind: str, now: datetime, limit: int) -> int:
     return sent
 
 
+def _parties(booking: Booking) -> tuple[Party, Party]:
+    return (
+        Party(ReminderRecipient.CUSTOMER, booking.customer),
+        Party(ReminderRecipient.VENDOR, booking.vendor.user),
+    )
+
+
+def _remind_in_bulk(*, bookings: list[Booking], kind: str, now: datetime) -> int:
+    """Called with the bookings' rows locked, inside a transaction: the markers and notifications
+    of everyone still owed the ``kind`` reminder, in bulk. Raises IntegrityError when a marker
+    exists after all (the caller then goes one by one)."""
+    already = set(
+        BookingReminder.objects.filter(booking__in=[booking.pk for booking in bookings], kind=kind).values_list(
+            "booking_id", "user_id"
+        )
+    )
+    markers, messages = [], []
+    for booking in bookings:
+        try:
+            owed = [
+                (
+                    BookingReminder(
+                        booking=booking,
+                        kind=kind,
+                        recipient=party.recipient,
+                        user=party.user,
+                        starts_at=booking.scheduled_at,
+                        sent_at=now,
+                    ),
+                    _message(booking=booking, kind=kind, party=party),
+                )
+                for party in _parties(booking)
+                if (booking.pk, party.user.pk) not in already
+            ]
+        except Exception:
+            # One booking's failure must not hold back everyone else's: retried next run.
+            logger.exception("Could not send the %s reminders of booking %s", kind, booking.pk)
+            continue
+        for marker, message in owed:
+            markers.append(marker)
+            messages.append(message)
+    BookingReminder.objects.bulk_create(markers, batch_size=5000)
+    notify_bulk(messages)
+    return len(markers)
+
+
 def _remind_parties(*, booking: Booking, kind: str, now: datetime) -> int:
     """Called with the booking row locked, inside a transaction."""
     sent = 0
-    for party in (
-        Party(ReminderRecipient.CUSTOMER, booking.customer),
-        Party(ReminderRecipient.VENDOR, booking.vendor.user),
-    ):
+    for party in _parties(booking):
         if _claim(booking=booking, kind=kind, party=party, now=now):
             _notify(booking=booking, kind=kind, party=party)
             sent += 1
@@ -141,6 +199,11 @@ def _claim(*, booking: Booking, kind: str, party: Party, now: datetime) -> bool:
 
 
 def _notify(*, booking: Booking, kind: str, party: Party) -> None:
+    message = _message(booking=booking, kind=kind, party=party)
+    notify(user=message.user, kind=message.kind, title=message.title, body=message.body, data=message.data)
+
+
+def _message(*, booking: Booking, kind: str, party: Party) -> Message:
     start = timezone.localtime(booking.scheduled_at)
     params = {
         "number": booking.booking_number,
@@ -165,7 +228,7 @@ def _notify(*, booking: Booking, kind: str, party: Party) -> None:
             body = _("%(vendor)s arrives at %(time)s (booking %(number)s).") % params
         else:
             body = _("Job %(number)s starts at %(time)s at %(address)s.") % params
-    notify(
+    return Message(
         user=party.user,
         kind=f"booking.reminder_{kind}",
         title=title,

@@ -314,24 +314,19 @@ def _vendor_cancel(*, booking, user, reason, now):
 
 # --- Reschedule ----------------------------------------------------------------------------------
 
+RESCHEDULABLE = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
 
-@transaction.atomic
-def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Booking:
-    """Move a booking to a new start (§4): only by its customer, ≥ 24 h before the current start,
-    at most twice. The vendor keeps it when free at the new time; otherwise it is re-offered
-    for the new time. Later than the window → 409 (cancel under the policy instead)."""
+
+def booking_reschedule_check(*, booking: Booking, now=None, config=None) -> None:
+    """Raise ``BookingConflict`` unless the booking may be moved now (§4): pending or confirmed,
+    at least ``reschedule_min_hours_before`` its current start, and moved fewer than
+    ``max_reschedules`` times. The new time is checked by ``booking_reschedule`` itself.
+
+    ``booking_reschedule`` calls it with the booking row locked; pages call it unlocked to decide
+    whether to offer the button (a stale answer there only means the service refuses)."""
     now = now or timezone.now()
-    if scheduled_at.tzinfo is None:
-        raise InvalidInput(fields={"scheduled_at": [_("Give the time with its UTC offset.")]})
-    # In UTC, so that start + duration is real elapsed time even across a DST change (Python
-    # adds to a ZoneInfo datetime in wall-clock time).
-    scheduled_at = scheduled_at.astimezone(UTC)
-    booking = lock_booking(booking.pk)
-    require_actor(user, booking, "customer")
-    if booking.scheduled_at == scheduled_at and booking.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
-        return booking
-    config = platform_settings()
-    if booking.status not in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+    config = config or platform_settings()
+    if booking.status not in RESCHEDULABLE:
         raise BookingConflict(_("A %(s)s booking cannot be rescheduled.") % {"s": booking.status}, booking=booking)
     if booking.scheduled_at - now < timedelta(hours=config.reschedule_min_hours_before):
         raise BookingConflict(
@@ -344,6 +339,35 @@ def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Boo
             _("This booking has already been rescheduled %(n)d times.") % {"n": config.max_reschedules},
             booking=booking,
         )
+
+
+def booking_can_reschedule(booking: Booking, *, now=None, config=None) -> bool:
+    """Whether ``booking_reschedule_check`` lets the booking be moved now."""
+    try:
+        booking_reschedule_check(booking=booking, now=now, config=config)
+    except BookingConflict:
+        return False
+    return True
+
+
+@transaction.atomic
+def booking_reschedule(*, booking: Booking, user, scheduled_at, now=None) -> Booking:
+    """Move a booking to a new start (§4): only by its customer, ≥ 24 h before the current start,
+    at most twice (``booking_reschedule_check``). The vendor keeps it when free at the new time;
+    otherwise it is re-offered for the new time. Later than the window → 409 (cancel under the
+    policy instead)."""
+    now = now or timezone.now()
+    if scheduled_at.tzinfo is None:
+        raise InvalidInput(fields={"scheduled_at": [_("Give the time with its UTC offset.")]})
+    # In UTC, so that start + duration is real elapsed time even across a DST change (Python
+    # adds to a ZoneInfo datetime in wall-clock time).
+    scheduled_at = scheduled_at.astimezone(UTC)
+    booking = lock_booking(booking.pk)
+    require_actor(user, booking, "customer")
+    if booking.scheduled_at == scheduled_at and booking.status in RESCHEDULABLE:
+        return booking
+    config = platform_settings()
+    booking_reschedule_check(booking=booking, now=now, config=config)
     validate_start(scheduled_at=scheduled_at, config=config, now=now)
     duration = booking.ends_at - booking.scheduled_at
     ends_at = scheduled_at + duration

@@ -7,12 +7,14 @@ afterwards."""
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from bookings.models import Booking, BookingOffer, BookingStatus, OfferOutcome
 from bookings.services.assignment import booking_assign_by_ops
@@ -26,8 +28,11 @@ from core.tests.concurrency import all_at_once
 from core.tests.factories import CustomerFactory, VendorFactory
 from core.tests.test_admin import admin_url, choose_action, confirm_action, logged_in, make_user, messages_of
 from payments.checkout import active_attempt, attempt_prepare, payment_confirm
-from payments.models import AttemptStatus, LedgerKind, LedgerTransaction
-from signatures.services import signature_request, signature_sign
+from payments.models import AttemptStatus, LedgerKind, LedgerTransaction, OperationState, PayoutStatus
+from payments.operations import booking_capture_payment, operation_run
+from payments.payouts import payouts_run
+from signatures.models import SignatureRequestStatus
+from signatures.services import signature_request, signature_requests_expire, signature_sign
 from signatures.tests.conftest import ALL_DAY, CARD, PRICE, TOTAL, make_world, raw_update, slot
 
 D = Decimal
@@ -398,6 +403,65 @@ def test_the_needs_attention_filter(world, ops, spread):
         ).lookup_choices
     )
     assert labels["disputed"].endswith("(1)")
+
+
+def signature_and_money_trouble(world, commit, ops):
+    """A booking for each reason the spread lacks, made the way it happens: a signature request
+    that expired (and, not waiting any more, one whose expired request ops sent again), a card
+    capture the gateway refused after the retries (a booking never paid), and a signed job whose
+    payout failed (the vendor's payout account is not a connected account)."""
+    expired = world.complete(index=40)
+    resent = world.complete(index=41)
+    requests = [signature_request(booking=booking, user=world.vendor.user)[0] for booking in (expired, resent)]
+    assert signature_requests_expire(now=max(r.expires_at for r in requests) + timedelta(seconds=1)) == 2
+    signature_request(booking=resent, user=ops)
+    assert resent.signature_requests.filter(status=SignatureRequestStatus.OPEN).exists()
+
+    unpaid = book(world, index=4, method="card")
+    operation = booking_capture_payment(booking=unpaid, actor=ops, reason="Signed on paper")
+    assert operation_run(operation.pk) == OperationState.FAILED
+
+    paid_out = world.complete(index=5, method="card")
+    with commit():
+        request, _created = signature_request(booking=paid_out, user=world.vendor.user)
+        signature_sign(request=request, user=world.customer, rating=5)
+    world.vendor.payout_account_id = "bank-account-42"
+    world.vendor.save(update_fields=["payout_account_id"])
+    (payout,) = payouts_run(now=timezone.now() + timedelta(days=2))
+    assert payout.status == PayoutStatus.FAILED and payout.earnings.get().booking_id == paid_out.pk
+    return {
+        name: Booking.objects.get(pk=booking.pk)
+        for name, booking in {
+            "signature_expired": expired,
+            "signature_resent": resent,
+            "payment_failed": unpaid,
+            "payout_failed": paid_out,
+        }.items()
+    }
+
+
+def test_the_needs_attention_filter_finds_expired_signatures_and_failed_payments_and_payouts(
+    world, ops, spread, commit
+):
+    trouble = signature_and_money_trouble(world, commit, ops)
+    rows = {**spread, **trouble}
+    client = logged_in(ops)
+    url = admin_url(BOOKINGS)
+
+    assert result_numbers(client.get(url, {"attention": "signature_expired"})) == numbers(rows, "signature_expired")
+    assert result_numbers(client.get(url, {"attention": "payment_failed"})) == numbers(rows, "payment_failed")
+    assert result_numbers(client.get(url, {"attention": "payout_failed"})) == numbers(rows, "payout_failed")
+    assert result_numbers(client.get(url, {"attention": "any"})) == numbers(
+        rows, "queued", "disputed", "signature_expired", "payment_failed", "payout_failed"
+    )
+    labels = dict(
+        next(
+            spec for spec in client.get(url).context["cl"].filter_specs if spec.parameter_name == "attention"
+        ).lookup_choices
+    )
+    for reason in ("signature_expired", "payment_failed", "payout_failed"):
+        assert labels[reason].endswith("(1)"), labels[reason]
+    assert labels["any"].endswith("(5)")
 
 
 @pytest.mark.parametrize(

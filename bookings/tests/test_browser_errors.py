@@ -121,6 +121,24 @@ def test_booking_and_signing_pages_on_a_360px_phone(browser):
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     browser.screenshot(page, "book-360px")
 
+    # The booking made on the phone: a time, a new address, the card; then paid at checkout.
+    page.locator("[data-slot-list] label").first.tap()
+    page.get_by_label("House, street").fill("14, 5th Cross")
+    page.get_by_label("City").fill("Bengaluru")
+    page.locator("#id_pincode").fill("560034")
+    page.get_by_role("button", name="Book now").tap()
+    expect(page).to_have_url(re.compile(r"/checkout/"))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    browser.screenshot(page, "checkout-360px")
+    pay(page, GOOD_CARD)
+    expect(page.locator("[data-payment-status]")).to_have_text("Authorized")
+    expect(page.locator("[data-status]")).to_have_text("Pending")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    booked = outside(
+        lambda: list(Booking.objects.filter(customer=world.customer).exclude(pk=booking.pk).values_list("status"))
+    )
+    assert booked == [(BookingStatus.PENDING,)]
+
     # The link from the SMS, opened on the phone without being signed in.
     phone = browser.new_page(width=360, height=740, mobile=True)
     phone.goto(f"/sign/{token}")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from bookings.models import BookingReminder, ReminderKind, ReminderRecipient
 from bookings.services.reminders import send_due_reminders
@@ -275,3 +276,33 @@ def test_concurrent_sweeps_send_each_reminder_exactly_once(make_booking, service
         for user in (booking.customer, booking.vendor.user):
             assert notifications.filter(user=user, data__booking_id=str(booking.pk)).count() == 1
     assert BookingReminder.objects.count() == 40
+
+
+# --- in bulk ----------------------------------------------------------------------------------------
+
+
+def test_a_sweep_costs_the_same_queries_for_2_and_8_bookings(make_booking, service):
+    # given: two vendors with one confirmed booking each on day 2, and four with two each on day 3
+    def confirmed_on(day, vendors, hours):
+        for _ in range(vendors):
+            vendor = VendorFactory()
+            VendorServiceFactory(vendor=vendor, service=service)
+            for hour in hours:
+                booking = make_booking(start=ist(day, hour), vendor=vendor)
+                booking_accept(booking=booking, user=vendor.user, now=NOW)
+
+    confirmed_on(2, 2, (9,))
+    confirmed_on(3, 4, (9, 14))
+
+    def sweep(at):
+        with CaptureQueriesContext(connection) as queries:
+            sent = send_due_reminders(now=at)
+        return sent, len(queries.captured_queries)
+
+    # when: each day's 24 h reminders go out (customer and vendor each)
+    small = sweep(ist(1, 16))
+    large = sweep(ist(2, 16))
+    # then: markers and notifications are written in bulk, whatever the number of bookings
+    assert (small[0], large[0]) == (4, 16)
+    assert small[1] == large[1]
+    assert Notification.objects.filter(kind="booking.reminder_24h").count() == 20

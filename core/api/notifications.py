@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from core import notifications as service
 from core.api.pagination import PageNumberPagination
+from core.api.serializers import QueryBooleanField
 from core.models import Notification
 
 
@@ -31,9 +32,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 
 class NotificationQuerySerializer(serializers.Serializer):
-    unread = serializers.BooleanField(
-        required=False, allow_null=True, default=None, help_text=_("true: unread only; false: read only")
-    )
+    unread = QueryBooleanField(help_text=_("true: unread only; false: read only"))
 
 
 class UnreadCountSerializer(serializers.Serializer):

@@ -1,7 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from core.errors import PayloadTooLarge
 from core.models import DocumentKind, Role, User, VendorDocument, VendorProfile, VendorTimeOff, validate_working_hours
 from core.validators import validate_e164, validate_pincode
 
@@ -22,6 +21,17 @@ class AwareDateTimeField(serializers.DateTimeField):
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         return super().to_internal_value(value)
+
+
+class QueryBooleanField(serializers.BooleanField):
+    """An optional true/false query parameter: absent or empty is "not given" (None) — not False,
+    as DRF's form semantics would have it for an absent checkbox — and anything else but true/false
+    ("null" included) is refused."""
+
+    NULL_VALUES = frozenset()
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, allow_null=True, default=None, **kwargs)
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -146,43 +156,14 @@ class VendorMeSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "user", "onboarding_status", "rating_avg", "rating_count"]
 
 
-ALLOWED_DOCUMENT_TYPES = {"pdf", "jpeg", "png", "webp"}
-MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
-
-
-def sniff_document_type(upload) -> str | None:
-    """Decide the file type from its content, never from its name."""
-    head = upload.read(16)
-    upload.seek(0)
-    if head.startswith(b"%PDF-"):
-        return "pdf"
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(upload) as image:
-            image.verify()
-            kind = (image.format or "").lower()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return None
-    finally:
-        upload.seek(0)
-    return kind
-
-
 class VendorDocumentSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=DocumentKind.choices)
     # Identity documents are private: the file is never exposed by URL, only reviewed by staff.
+    # What the file may be (PDF/JPEG/PNG/WebP by content, ≤ 10 MB → else 413) is checked by
+    # core.services.vendor_document_upload, for the application page too (core/documents.py).
     file = serializers.FileField(write_only=True)
 
     class Meta:
         model = VendorDocument
         fields = ["id", "kind", "file", "status", "review_note", "uploaded_at"]
         read_only_fields = ["id", "status", "review_note", "uploaded_at"]
-
-    def validate_file(self, upload):
-        if upload.size > MAX_DOCUMENT_BYTES:
-            # §10: too large is 413, not a field error.
-            raise PayloadTooLarge(_("A document may be at most 10 MB."))
-        if sniff_document_type(upload) not in ALLOWED_DOCUMENT_TYPES:
-            raise serializers.ValidationError(_("Upload a PDF, JPEG, PNG or WebP file."))
-        return upload

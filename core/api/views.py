@@ -2,18 +2,20 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from core import services
 from core.api import serializers as s
 from core.api.privacy import AccountDeleteSerializer
+from core.api.schema import error_response
 from core.auth import lockout_response, resolve_login_name
 from core.models import Role, VendorDocument, VendorTimeOff
 from core.privacy import account_delete
@@ -62,6 +64,14 @@ class LoginView(APIView):
         return Response({**tokens_for(user), "user": s.UserBriefSerializer(user).data})
 
 
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: TokenRefreshSerializer,
+            401: error_response("The refresh token is invalid, expired or already used."),
+        }
+    )
+)
 class RefreshView(TokenRefreshView):
     """Exchange a refresh token for a new pair; the old refresh token is blacklisted."""
 
@@ -141,6 +151,11 @@ class VendorMeView(APIView):
         return Response(s.VendorMeSerializer(vendor).data)
 
 
+@extend_schema_view(
+    post=extend_schema(
+        responses={201: s.VendorDocumentSerializer, 413: error_response("The document is larger than 10 MB.")}
+    )
+)
 class VendorDocumentsView(generics.ListCreateAPIView):
     permission_classes = [IsVendor]
     serializer_class = s.VendorDocumentSerializer

@@ -1,7 +1,7 @@
 """Staff roles as Django groups (ARCHITECTURE §3; core.services.ROLE_GROUPS maps role → group).
 
 - onboard_manager: reviews vendors — view/change vendor profiles, their documents, pincodes and
-  time off; view users.
+  time off; view users (vendor accounts only: core.admin.UserAdmin.get_queryset limits it).
 - ops_manager: runs operations — view every core and bookings model except the audit log (the
   system settings too, but not change them); change bookings (the booking admin is read-only
   anyway; ops actions will check this permission), add/change promo codes, change addresses.

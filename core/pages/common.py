@@ -84,12 +84,15 @@ def raise_for_page(error: ApplicationError):
         raise PermissionDenied(str(error.message))
 
 
+def service_error_text(error: ApplicationError) -> str:
+    """A service's refusal as one line of text (its field messages, or its message)."""
+    if isinstance(error, InvalidInput) and error.fields:
+        return " ".join(_flatten(list(error.fields.values())))
+    return str(error.message)
+
+
 def message_service_error(request, error: ApplicationError) -> None:
     """For actions without a form of their own (a button): 404/403 as such, anything else as an
     error message on the page the person is sent back to."""
     raise_for_page(error)
-    if isinstance(error, InvalidInput) and error.fields:
-        text = " ".join(_flatten(list(error.fields.values())))
-    else:
-        text = str(error.message)
-    messages.error(request, text)
+    messages.error(request, service_error_text(error))

@@ -3,7 +3,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.models import DocumentKind, Role
+from core.models import MONEY_DIGITS, MONEY_PLACES, DocumentKind, Role
 from core.validators import validate_e164, validate_pincode
 
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
@@ -107,15 +107,29 @@ class VendorProfileForm(forms.Form):
         return sorted(set(values))
 
 
+class ServicePriceField(forms.DecimalField):
+    """A vendor's price for one service (one row of the application's services form): money, at
+    least 0, at most 2 decimal places and as many digits as the database keeps. Django's
+    DecimalField also refuses NaN, sNaN and infinities (``is_finite``), which plain ``Decimal()``
+    accepts; every refusal reads the same, as the row has room for one short message."""
+
+    def __init__(self, **kwargs):
+        message = _("Enter a price like 499 or 499.50.")
+        codes = ("invalid", "min_value", "max_digits", "max_decimal_places", "max_whole_digits")
+        kwargs.setdefault("required", False)
+        super().__init__(
+            min_value=0,
+            max_digits=MONEY_DIGITS,
+            decimal_places=MONEY_PLACES,
+            error_messages=dict.fromkeys(codes, message),
+            **kwargs,
+        )
+
+
 class DocumentForm(forms.Form):
     kind = forms.ChoiceField(label=_("Document"), choices=DocumentKind.choices)
-    file = forms.FileField(label=_("File"), help_text=_("PDF, JPEG or PNG, at most 10 MB."))
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > 10 * 1024 * 1024:
-            raise forms.ValidationError(_("The file is larger than 10 MB."))
-        return upload
+    # What a document may be (type by content, size) is checked by the service, for the API too.
+    file = forms.FileField(label=_("File"), help_text=_("PDF, JPEG, PNG or WebP, at most 10 MB."))
 
 
 class WorkingHoursForm(forms.Form):

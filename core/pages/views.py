@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,7 +18,7 @@ from bookings.models import Service, VendorService
 from bookings.services.catalog import vendor_service_set
 from core import services
 from core.auth import lockout_response, resolve_login_name
-from core.errors import ApplicationError
+from core.errors import ApplicationError, PayloadTooLarge
 from core.geo import pincode_coordinates
 from core.models import OnboardingStatus, Role, VendorTimeOff
 from core.notifications import notification_list, notification_mark_all_read, notification_mark_read
@@ -207,6 +208,7 @@ def vendor_apply_view(request):
                 return redirect("accounts:vendor-apply")
     elif action == "services":
         offers = {o.service_id: o for o in VendorService.objects.filter(vendor=vendor)}
+        price_field = f.ServicePriceField()
         for service in Service.objects.filter(is_active=True):
             raw = (request.POST.get(f"price_{service.pk}") or "").strip()
             current = offers.get(service.pk)
@@ -218,15 +220,10 @@ def vendor_apply_view(request):
                         vendor=vendor, service_id=service.pk, price=current.price, is_active=False, actor=request.user
                     )
                 else:
-                    from decimal import Decimal, InvalidOperation
-
                     try:
-                        price = Decimal(raw)
-                    except InvalidOperation:
-                        service_errors[service.pk] = _("Enter a price like 499 or 499.50.")
-                        continue
-                    if price < 0 or price.as_tuple().exponent < -2 or price >= Decimal("1e10"):
-                        service_errors[service.pk] = _("Enter a price like 499 or 499.50.")
+                        price = price_field.clean(raw)
+                    except ValidationError as error:
+                        service_errors[service.pk] = error.messages[0]
                         continue
                     vendor_service_set(
                         vendor=vendor, service_id=service.pk, price=price, is_active=True, actor=request.user
@@ -239,6 +236,8 @@ def vendor_apply_view(request):
     elif action == "document" and document_form.is_valid():
         try:
             services.vendor_document_upload(vendor=vendor, actor=request.user, **document_form.cleaned_data)
+        except PayloadTooLarge as error:
+            document_form.add_error("file", str(error.message))
         except ApplicationError as error:
             apply_service_error(document_form, error)
         else:
@@ -327,9 +326,13 @@ def vendor_schedule_view(request):
         )
         return redirect("accounts:vendor-schedule")
     elif action == "time_off" and time_off_form.is_valid():
-        services.vendor_time_off_add(vendor=vendor, actor=request.user, **time_off_form.cleaned_data)
-        messages.success(request, _("Time off added."))
-        return redirect("accounts:vendor-schedule")
+        try:
+            services.vendor_time_off_add(vendor=vendor, actor=request.user, **time_off_form.cleaned_data)
+        except ApplicationError as error:  # already over, or more than a year ahead
+            apply_service_error(time_off_form, error)
+        else:
+            messages.success(request, _("Time off added."))
+            return redirect("accounts:vendor-schedule")
     elif action == "remove_time_off":
         time_off = (
             get_object_or_404(VendorTimeOff, pk=request.POST.get("id") or 0, vendor=vendor)

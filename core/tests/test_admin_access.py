@@ -152,6 +152,8 @@ def test_every_admin_page_answers_as_the_role_says(role, everything):
         if got != expected:
             wrong.append((label, "changelist", got, expected))
         obj = model._default_manager.first()
+        if role == Role.ONBOARD_MANAGER and label == "core.user":
+            obj = model._default_manager.filter(role=Role.VENDOR).first()  # theirs: vendor accounts only
         if label in OURS and label != "core.auditlog":
             assert obj is not None, f"no {label} row to open"
         if obj is not None:
@@ -164,6 +166,29 @@ def test_every_admin_page_answers_as_the_role_says(role, everything):
             if got != expected_add:
                 wrong.append((label, "add", got, expected_add))
     assert wrong == []
+
+
+def test_onboard_managers_see_only_vendor_accounts(everything):
+    world, _booking, _document = everything
+    ops = make_user(Role.OPS_MANAGER, "opsdesk")
+    client = logged_in(make_user(Role.ONBOARD_MANAGER, "onboarder"))
+    url = admin_url("core.user")
+
+    listed = client.get(url)
+    searched = client.get(url, {"q": world.customer.email})
+
+    assert listed.status_code == 200
+    assert {user.pk for user in listed.context["cl"].result_list} == {world.vendor.user.pk}
+    assert list(searched.context["cl"].result_list) == []
+    assert client.get(admin_url("core.user", "change", world.vendor.user.pk)).status_code == 200
+    # a customer's or a staff member's account answers as a missing one (sent back to the index)
+    for other in (world.customer, ops):
+        page = client.get(admin_url("core.user", "change", other.pk))
+        assert page.status_code == 302 and page["Location"] == reverse("admin:index"), other.role
+        assert client.get(reverse("admin:core_user_history", args=[other.pk])).status_code == 302
+    # ops still see every account
+    everyone = logged_in(ops).get(url).context["cl"].result_list
+    assert {world.customer.pk, world.vendor.user.pk, ops.pk} <= {user.pk for user in everyone}
 
 
 CUSTOM_PAGES = {

@@ -11,11 +11,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from bookings.admin_filters import ATTENTION_LABELS
 from bookings.availability import platform_zone
 from bookings.models import Booking, BookingStatus
 from bookings.services.creation import booking_create
 from bookings.services.transitions import booking_accept, booking_cancel, booking_reject
 from bookings.tests.conftest import ADDRESS
+from bookings.tests.test_admin_bookings import signature_and_money_trouble
 from core.admin_dashboard import dashboard_build
 from core.contact import contact_message_submit, contact_message_update
 from core.models import ContactMessage, ContactStatus, Role
@@ -166,6 +168,28 @@ def test_ops_see_the_dashboard_on_the_admin_index(data):
     assert "cdn" not in html.lower()
     assert "?attention=disputed" in dashboard
     assert 'id="kpi-gbv-month"><span class="ops-kpi-value">3540.00' in dashboard
+
+
+def test_the_dashboard_counts_expired_signatures_and_failed_payments_and_payouts(django_capture_on_commit_callbacks):
+    # given one booking waiting for each of these reasons (and one whose expired request was sent again)
+    ops = make_user(Role.OPS_MANAGER, "ops")
+    signature_and_money_trouble(make_world(), lambda: django_capture_on_commit_callbacks(execute=True), ops)
+
+    # when ops open the admin index
+    response = logged_in(ops).get(reverse("admin:index"))
+
+    # then each reason counts its booking, and links to the filtered bookings
+    assert response.status_code == 200
+    board = response.context["dashboard"]
+    assert {item["key"]: item["count"] for item in board.attention} == {
+        key: 1 if key in ("signature_expired", "payment_failed", "payout_failed") else 0 for key in ATTENTION_LABELS
+    }
+    assert board.attention_total == 3
+    html = response.content.decode()
+    for key in ("signature_expired", "payment_failed", "payout_failed"):
+        link = html.split(f'data-attention="{key}"')[1].split("</a>")[0]
+        assert 'class="ops-attention-hot"' in link and link.endswith(": 1"), link
+    assert "Needs attention (3)" in html
 
 
 def index_queries(client):

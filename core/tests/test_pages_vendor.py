@@ -74,6 +74,35 @@ def test_services_and_prices(applicant):
     assert not VendorService.objects.get(vendor=applicant).is_active
 
 
+@pytest.mark.parametrize("raw", ["NaN", "sNaN", "-nan", "Infinity", "-Infinity", "inf", "1e400", "-1", "4.999", "1e10"])
+def test_a_price_that_is_not_money_is_refused_inline(applicant, raw):
+    # NaN, sNaN and infinities parse as Decimals; comparing or sizing them used to answer 500.
+    cleaning, plumbing = ServiceFactory(), ServiceFactory()
+    response = logged_in(applicant.user).post(
+        "/vendor/apply/", {"action": "services", f"price_{cleaning.pk}": raw, f"price_{plumbing.pk}": "650"}
+    )
+    assert response.status_code == 200
+    [row] = [row for row in response.context["service_rows"] if row["service"] == cleaning]
+    assert row["error"] == "Enter a price like 499 or 499.50."
+    assert row["value"] == raw
+    assert not VendorService.objects.filter(vendor=applicant, service=cleaning).exists()
+
+
+def test_the_price_service_refuses_what_is_not_money(applicant):
+    from decimal import Decimal
+
+    from bookings.services.catalog import vendor_service_set
+    from core.errors import InvalidInput
+
+    service = ServiceFactory()
+    for price in (Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("-1"), Decimal("0.001"), "abc"):
+        with pytest.raises(InvalidInput) as refused:
+            vendor_service_set(vendor=applicant, service_id=service.pk, price=price, actor=applicant.user)
+        assert "price" in refused.value.fields
+    offer = vendor_service_set(vendor=applicant, service_id=service.pk, price=Decimal("499.5"), actor=applicant.user)
+    assert str(offer.price) == "499.50"
+
+
 def test_document_upload(applicant):
     client = logged_in(applicant.user)
     upload = SimpleUploadedFile("id.pdf", b"%PDF-1.4 test", content_type="application/pdf")
@@ -81,6 +110,45 @@ def test_document_upload(applicant):
     assert applicant.documents.get().kind == "id_proof"
     missing = client.post("/vendor/apply/", {"action": "document", "kind": "id_proof"})
     assert "file" in missing.context["document_form"].errors
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 120, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "content_type"),
+    [
+        ("id.pdf", b"<!doctype html><script>alert(1)</script>", "application/pdf"),
+        ("id.html", b"<html><body>not a document</body></html>", "text/html"),
+        ("id.png", b"\x89PNG\r\n\x1a\n truncated", "image/png"),
+    ],
+)
+def test_the_page_refuses_a_document_that_is_not_pdf_or_an_image(applicant, name, content, content_type):
+    # The file's content decides, as on the API: the same check, in the upload service.
+    upload = SimpleUploadedFile(name, content, content_type=content_type)
+    response = logged_in(applicant.user).post(
+        "/vendor/apply/", {"action": "document", "kind": "id_proof", "file": upload}
+    )
+    assert response.status_code == 200
+    assert response.context["document_form"].errors["file"] == ["Upload a PDF, JPEG, PNG or WebP file."]
+    assert not applicant.documents.exists()
+
+
+def test_the_page_takes_an_image_document_and_refuses_one_over_10_mb(applicant):
+    client = logged_in(applicant.user)
+    photo = SimpleUploadedFile("licence.png", png_bytes(), content_type="image/png")
+    assert client.post("/vendor/apply/", {"action": "document", "kind": "id_proof", "file": photo}).status_code == 302
+    big = SimpleUploadedFile("scan.png", png_bytes() + b"\0" * (10 * 1024 * 1024), content_type="image/png")
+    response = client.post("/vendor/apply/", {"action": "document", "kind": "id_proof", "file": big})
+    assert response.context["document_form"].errors["file"] == ["A document may be at most 10 MB."]
+    assert applicant.documents.count() == 1
 
 
 def test_phone_verification_by_code(applicant, caplog, django_capture_on_commit_callbacks):

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import models
+from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from bookings.models import Booking, BookingPhoto, VendorService
@@ -29,24 +30,25 @@ from core.models import (
 )
 from core.notifications import notify
 from core.otp import otp_send
+from core.request_context import reset_request_context, set_request_context
 from core.services import user_register, vendor_document_upload
 from core.tests.factories import PASSWORD, CustomerFactory, OpsFactory, VendorFactory
 from core.tests.test_privacy_export import HOME, signed_booking
 from core.tests.test_privacy_export import world as world
-from payments.models import IdempotencyRecord, PaymentAttempt
+from payments.models import FakeGatewayObject, GatewayCustomer, IdempotencyRecord, PaymentAttempt, RedactionState
 from signatures.models import Review, Signature
 
 pytestmark = pytest.mark.django_db
 
 NAME, SURNAME, EMAIL, PHONE = "Zenobia", "Quixley", "zenobia.q@example.com", "+919876501234"
 USERNAME = "zenobiaq"
+# Where the customer signed from: kept on the signature until the account is deleted.
+SIGNED_FROM_IP, SIGNED_WITH_AGENT = "203.0.113.77", "ZenobiaPhone/9.1 (Quixley build)"
 # What may keep a trace of the person, on purpose (core/privacy.py's docstring): the audit log is
-# append-only (super admins only), and the signed record keeps the name the signer typed.
-KEPT = {"core.AuditLog", "signatures.Signature.signer_name"}
-# The card gateway's own records (the fake gateway stores what Stripe would: the customer object
-# with name and e-mail). The gateway adapter has no call to redact a customer yet: a known gap,
-# checked separately below so that it is seen, not hidden.
-GATEWAY_STORAGE = "payments.FakeGatewayObject"
+# append-only (super admins only). Everything else is searched, the fake card gateway's storage
+# (FakeGatewayObject: what Stripe keeps, the customer object with name and e-mail) included.
+KEPT = {"core.AuditLog"}
+TEXT_FIELDS = (models.CharField, models.TextField, models.JSONField, models.GenericIPAddressField)
 
 
 def delete_account(client, password=PASSWORD):
@@ -59,18 +61,19 @@ def traces(needles):
     found = []
     for model in apps.get_models():
         label = model._meta.label
-        if label in KEPT or label == GATEWAY_STORAGE:
+        if label in KEPT:
             continue
         fields = [
             field.name
             for field in model._meta.concrete_fields
-            if isinstance(field, models.CharField | models.TextField | models.JSONField)
-            and f"{label}.{field.name}" not in KEPT
+            if isinstance(field, TEXT_FIELDS) and f"{label}.{field.name}" not in KEPT
         ]
         if not fields:
             continue
         for row in model._base_manager.values_list("pk", *fields):
             for name, value in zip(fields, row[1:], strict=True):
+                if value is None:
+                    continue
                 text = json.dumps(value, default=str) if not isinstance(value, str) else value
                 hit = [needle for needle in needles if needle in text.lower()]
                 if hit:
@@ -91,13 +94,19 @@ def test_deleting_anonymises_the_person_and_keeps_the_books_and_the_chain_consis
 ):
     # given a customer with a signed and paid job, and traces of themselves everywhere
     address_create(user=person, **HOME)
-    booking = signed_booking(
-        world,
-        django_capture_on_commit_callbacks,
-        comments=f"Great work. {NAME} {SURNAME}, {PHONE}",
-        signer_name=f"{NAME} {SURNAME}",
-        chat=f"Call me on {PHONE} when you arrive",
-    )
+    # signed from the customer's phone (the request's address and user agent go on the signature)
+    signing = RequestFactory().post("/", REMOTE_ADDR=SIGNED_FROM_IP, HTTP_USER_AGENT=SIGNED_WITH_AGENT)
+    context = set_request_context(signing)
+    try:
+        booking = signed_booking(
+            world,
+            django_capture_on_commit_callbacks,
+            comments=f"Great work. {NAME} {SURNAME}, {PHONE}",
+            signer_name=f"{NAME} {SURNAME}",
+            chat=f"Call me on {PHONE} when you arrive",
+        )
+    finally:
+        reset_request_context(context)
     Booking.objects.filter(pk=booking.pk).update(notes=f"Ask for {NAME} at the gate")
     with django_capture_on_commit_callbacks(execute=True):
         notify(user=person, kind="test.hello", title=f"Hello {NAME}", body=f"Your number {PHONE} is saved.")
@@ -108,17 +117,25 @@ def test_deleting_anonymises_the_person_and_keeps_the_books_and_the_chain_consis
     tokens = api.post("/auth/login/", {"username": EMAIL, "password": PASSWORD}, format="json").json()
     client_for(person).post("/api/users/me/addresses/", HOME, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     assert IdempotencyRecord.objects.filter(user=person).exists()
-    assert traces([NAME, SURNAME, EMAIL, PHONE, USERNAME]), "the set-up should have left traces"
+    searched = [NAME, SURNAME, EMAIL, PHONE, USERNAME, SIGNED_FROM_IP, SIGNED_WITH_AGENT]
+    left = " ".join(traces(searched))
+    # the set-up left traces, on the signature and at the card gateway among them
+    for where in ("signer_name", "ip_address", "user_agent", "payments.FakeGatewayObject.data"):
+        assert where in left, where
     signature = Signature.objects.get(booking=booking)
+    assert signature.signature_image is not None
+    gateway_customer = GatewayCustomer.objects.get(user=person)
     before = {
         "booking": Booking.objects.filter(pk=booking.pk).values("status", "total", "vendor_earning", "customer").get(),
         "attempt": PaymentAttempt.objects.filter(booking=booking).values("status", "amount_captured").get(),
         "photos": BookingPhoto.objects.filter(booking=booking).count(),
         "hash": signature.signature_hash,
+        "image_sha256": signature.signature_image_sha256,
     }
 
-    # when the person deletes their account
-    response = delete_account(client_for(person))
+    # when the person deletes their account (and the redaction at the gateway runs after commit)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = delete_account(client_for(person))
 
     # then they are anonymised
     assert response.status_code == 204, response.content
@@ -127,17 +144,21 @@ def test_deleting_anonymises_the_person_and_keeps_the_books_and_the_chain_consis
     assert person.email == f"deleted-{person.pk.hex}@deleted.invalid"
     assert (person.first_name, person.last_name, person.phone) == ("", "", "")
     assert not person.is_active and not person.has_usable_password() and person.anonymised_at is not None
-    # and no personal field is left behind, anywhere but the deliberate exceptions
-    assert traces([NAME, SURNAME, EMAIL, PHONE, USERNAME]) == []
-    gateway_copies = [row for row in apps.get_model(GATEWAY_STORAGE).objects.all() if EMAIL in json.dumps(row.data)]
-    # only the gateway's customer object (and its idempotent replay of the create call)
-    assert {row.kind for row in gateway_copies} <= {"customer", "idempotency_key"}
+    # and no personal field is left behind, anywhere but the audit log — the gateway's copy included
+    assert traces(searched) == []
+    gateway_customer.refresh_from_db()
+    assert (gateway_customer.redaction_state, gateway_customer.redaction_tries) == (RedactionState.DONE, 1)
+    at_gateway = FakeGatewayObject.objects.get(pk=gateway_customer.customer_id).data
+    assert (at_gateway["name"], at_gateway["email"]) == (None, None)
     assert not Address.objects.filter(user=person).exists()
     assert set(Notification.objects.filter(user=person).values_list("body", flat=True)) == {""}
     assert not PhoneOTP.objects.filter(phone=PHONE).exists()
     assert not IdempotencyRecord.objects.filter(user=person).exists()
     signature.refresh_from_db()
     assert signature.comments == "" and signature.comments_erased_at is not None
+    assert (signature.signer_name, signature.ip_address, signature.user_agent) == ("", None, "")
+    assert signature.signature_image is None and signature.signer_erased_at is not None
+    assert signature.signature_image_sha256 == before["image_sha256"]  # still in the hash
     assert Review.objects.get(booking=booking).comments == ""
     # while the job, its money, photos and signed record stay as they were
     assert (
@@ -157,6 +178,7 @@ def test_deleting_anonymises_the_person_and_keeps_the_books_and_the_chain_consis
     assert stale.get("/api/users/me/").status_code == 401
     entry = AuditLog.objects.get(action="user.anonymised", object_id=str(person.pk))
     assert entry.new_values["addresses_deleted"] == 2 and entry.new_values["signature_comments_erased"] == 1
+    assert entry.new_values["signature_signers_erased"] == 1 and entry.new_values["gateway_customers_to_redact"] == 1
     assert NAME not in json.dumps(entry.new_values)
     # the address and number are free for a new account
     newcomer = user_register(email=EMAIL, password="New!Person42", first_name="Someone", phone=PHONE)

@@ -39,6 +39,6 @@ def test_database_and_redis_urls_switch_to_pooled_postgres_and_redis():
     assert probe["engine"] == "django.db.backends.postgresql"
     assert probe["pool"]["max_size"] == 10
     assert probe["layer"] == "channels_redis.core.RedisChannelLayer"
-    assert probe["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert probe["cache"] == "core.cache.FailSoftRedisCache"
     assert probe["broker"] == "redis://cache:6379/0"
     assert probe["eager"] is False and probe["scheduler"] is False

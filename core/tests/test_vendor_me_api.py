@@ -237,6 +237,23 @@ def test_a_truncated_png_is_refused(vendor_api):
     assert "file" in response.json()
 
 
+def test_an_html_file_named_pdf_is_refused_by_the_upload_service(vendor_api, vendor):
+    # The check is the service's (core.documents), shared with the application page.
+    from core.errors import InvalidInput
+    from core.services import vendor_document_upload
+
+    html = b"<!doctype html><script>alert(1)</script>"
+    upload = SimpleUploadedFile("id.pdf", html, content_type="application/pdf")
+    response = vendor_api.post("/api/vendors/me/documents/", {"kind": "id_proof", "file": upload}, format="multipart")
+    assert response.status_code == 400
+    assert response.json() == {"file": ["Upload a PDF, JPEG, PNG or WebP file."]}
+    with pytest.raises(InvalidInput):
+        vendor_document_upload(
+            vendor=vendor, kind="id_proof", file=SimpleUploadedFile("id.pdf", html), actor=vendor.user
+        )
+    assert not VendorDocument.objects.exists()
+
+
 def test_a_document_needs_a_known_kind(vendor_api):
     upload = SimpleUploadedFile("id.png", png_bytes(), content_type="image/png")
 

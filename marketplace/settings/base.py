@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "core.middleware.RequestContextMiddleware",
+    # A view that lost the database (PostgreSQL restarting) answers 503, not 500.
+    "core.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: it turns a lockout raised by the auth backend into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -88,9 +90,13 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    # Health checks: with the pool, Django has it check each connection as it is handed out
+    # (psycopg_pool's check_connection), so after a database restart the stale connections are
+    # replaced instead of failing one request each.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # psycopg 3 connection pool (Django >= 5.1); persistent connections must stay off with it.
+        # A request that finds no connection within DB_POOL_TIMEOUT answers 503 (core/middleware.py).
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("DB_POOL_MIN", 2),
             "max_size": env_int("DB_POOL_MAX", 10),
@@ -110,7 +116,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache, channel layer -----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Fails soft (core/cache.py): with Redis down the throttles count in process memory instead
+    # of failing every request; a stuck connection gives up after REDIS_SOCKET_TIMEOUT seconds.
+    CACHES = {
+        "default": {
+            "BACKEND": "core.cache.FailSoftRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": env_int("REDIS_SOCKET_TIMEOUT", 2),
+                "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", 2),
+            },
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -167,10 +184,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The API speaks JSON (§10); the upload views (documents, photos) add multipart themselves.
+    # Form-encoded bodies would follow DRF's form semantics (an empty field is "not given"),
+    # which the JSON schema cannot describe.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Documents the error answers of §10 on every operation (core/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -357,6 +379,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=22, minute=30),
     },
     "retry-payouts": {"task": "payments.tasks.retry_payouts", "schedule": 300.0},
+    # Deleted accounts' customer records at the card gateway (payments/customers.py): retries.
+    "redact-gateway-customers": {"task": "payments.tasks.redact_due_gateway_customers", "schedule": 300.0},
     "reconcile-payments": {
         "task": "payments.tasks.reconcile_payments",
         # 23:00 UTC is 04:30 in Asia/Kolkata: quiet, and after the payout run.

@@ -55,6 +55,15 @@ class BookingPaymentSerializer(PaymentSerializer):
         fields = ["id", "method", "status", "amount", "currency", "client_secret", "amount_captured", "amount_refunded"]
 
 
+class PaymentDeclinedSerializer(serializers.Serializer):
+    """402: the card was declined. ``payment`` is the new attempt to confirm with another card
+    (null when the booking can no longer be paid)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField(allow_blank=True, help_text=_("The gateway's decline code, if it gave one."))
+    payment = PaymentSerializer(allow_null=True)
+
+
 class ConfirmSerializer(serializers.Serializer):
     """The fake gateway's card form, or ``authentication`` to finish 3-D Secure. With the stripe
     gateway the browser confirms with Stripe.js and posts an empty body: the server re-reads."""

@@ -92,7 +92,7 @@ class PaymentConfirmView(APIView):
     permission_classes = [permissions.IsAuthenticated]
     throttle_scope = "payment_confirm"
 
-    @extend_schema(request=s.ConfirmSerializer, responses={200: s.PaymentSerializer})
+    @extend_schema(request=s.ConfirmSerializer, responses={200: s.PaymentSerializer, 402: s.PaymentDeclinedSerializer})
     def post(self, request, pk):
         attempt = payment_get_for_customer(payment_id=pk, user=request.user)
         serializer = s.ConfirmSerializer(data=request.data)

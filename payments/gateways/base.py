@@ -170,6 +170,13 @@ class PaymentGateway(abc.ABC):
     ) -> Customer: ...
 
     @abc.abstractmethod
+    def redact_customer(self, customer_id: str, *, idempotency_key: str) -> Customer:
+        """Forget who the customer is (account deletion): blank the name, e-mail, phone and
+        description of the gateway's customer object, keeping the object itself so refunds and
+        disputes of past payments still work. A customer the gateway no longer has counts as
+        redacted (returned with empty fields)."""
+
+    @abc.abstractmethod
     def create_payment_intent(
         self,
         *,
@@ -340,7 +347,7 @@ def setup_intent_from_stripe(data: Mapping) -> SetupIntent:
 class StripeModelGateway(PaymentGateway):
     """The interface implemented over Stripe's REST objects. Subclasses provide the transport:
     ``_request(operation, object_id=None, params=None, idempotency_key=None) -> dict`` for the
-    operations ``customers.create``, ``payment_intents.{create,retrieve,confirm,capture,cancel}``,
+    operations ``customers.{create,update}``, ``payment_intents.{create,retrieve,confirm,capture,cancel}``,
     ``setup_intents.{create,retrieve,confirm}``, ``refunds.create``, ``transfers.create``,
     answering the Stripe object as a plain dict or raising a ``GatewayError``."""
 
@@ -375,6 +382,19 @@ class StripeModelGateway(PaymentGateway):
             params={"email": email, "name": name, "metadata": _metadata(metadata)},
             idempotency_key=idempotency_key,
         )
+        return Customer(id=data["id"], email=data.get("email") or "", name=data.get("name") or "")
+
+    def redact_customer(self, customer_id, *, idempotency_key):
+        # Stripe unsets a field posted empty; the object stays (its payments point at it).
+        params = {"name": "", "email": "", "phone": "", "description": ""}
+        try:
+            data = self._request(
+                "customers.update", object_id=customer_id, params=params, idempotency_key=idempotency_key
+            )
+        except InvalidPaymentRequest as exc:
+            if exc.code == "resource_missing":  # deleted at the gateway already: nothing left to forget
+                return Customer(id=customer_id, email="", name="")
+            raise
         return Customer(id=data["id"], email=data.get("email") or "", name=data.get("name") or "")
 
     # --- payment intents ------------------------------------------------------------------------

@@ -263,6 +263,7 @@ class StripeTestMode:
         self.base_url = base_url  # where the fake 3-D Secure page lives (the HTTP fake only)
         self.operations = {
             "customers.create": self._create_customer,
+            "customers.update": self._update_customer,
             "payment_intents.create": self._create_payment_intent,
             "payment_intents.retrieve": self._retrieve_payment_intent,
             "payment_intents.confirm": self._confirm_payment_intent,
@@ -309,6 +310,8 @@ class StripeTestMode:
                             "created": int(self.clock()),
                         }
                     )
+                    if operation == "customers.create" and status < 300:
+                        self._note_replay(body["id"], record_id)
                 return status, body
         except self.store.Conflict:
             # A concurrent request with the same key got there first: its answer stands.
@@ -395,6 +398,40 @@ class StripeTestMode:
         }
         self.store.put(customer)
         return customer
+
+    def _update_customer(self, object_id, params):
+        """Stripe's ``POST /v1/customers/{id}``: a field posted empty is unset (null); metadata
+        is merged, a key posted empty removed. The replays of the create call are rewritten to
+        the customer as it is now, so a redacted name or e-mail is not kept in them either."""
+        customer = self._load(object_id, "customer")
+        for name in ("email", "name", "phone", "description"):
+            if name in params:
+                value = params[name]
+                if value is not None and not isinstance(value, str):
+                    raise _invalid(f"Invalid {name}: {value!r}", code="parameter_invalid_string", param=name)
+                customer[name] = value or None
+        if "metadata" in params:
+            if params["metadata"] in ("", None):
+                customer["metadata"] = {}
+            else:
+                for key, value in _metadata_param(params).items():
+                    if value == "":
+                        customer["metadata"].pop(key, None)
+                    else:
+                        customer["metadata"][key] = value
+        self.store.put(customer)
+        for record_id in customer.get("_replays", []):
+            record = self.store.get(record_id, for_update=True)
+            if record is not None:
+                record["body"] = _public(customer)
+                self.store.put(record)
+        return customer
+
+    def _note_replay(self, customer_id, record_id):
+        customer = self.store.get(customer_id, for_update=True)
+        if customer is not None:
+            customer.setdefault("_replays", []).append(record_id)
+            self.store.put(customer)
 
     # --- payment methods ------------------------------------------------------------------------
     def _payment_method(self, params, *, owner: dict) -> dict:
@@ -835,7 +872,7 @@ class StripeTestMode:
             "reversed": False,
             "transfer_group": _str_param(params, "transfer_group"),
         }
-        self.store.put(transfer)
+        self.store.add(transfer)  # a new id: an insert (put would first try an update)
         return transfer
 
 

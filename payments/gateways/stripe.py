@@ -66,6 +66,8 @@ class StripeGateway(StripeModelGateway):
         match operation:
             case "customers.create":
                 return v1.customers.create(params=params, options=options)
+            case "customers.update":
+                return v1.customers.update(object_id, params=params, options=options)
             case "payment_intents.create":
                 return v1.payment_intents.create(params=params, options=options)
             case "payment_intents.retrieve":

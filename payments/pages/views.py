@@ -8,10 +8,16 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from bookings.models import Booking, BookingStatus
+from bookings.models import Booking
 from core.errors import ApplicationError
-from core.pages.common import apply_service_error, customer_required, raise_for_page, vendor_required
-from payments.checkout import PaymentRefused, active_attempt, checkout_start, payment_confirm, payment_pending
+from core.pages.common import (
+    apply_service_error,
+    customer_required,
+    raise_for_page,
+    service_error_text,
+    vendor_required,
+)
+from payments.checkout import GatewayDown, PaymentRefused, booking_awaits_card, checkout_start, payment_confirm
 from payments.gateways.base import CardDetails
 from payments.models import AttemptStatus
 from payments.pages.forms import AuthenticationForm, CardForm
@@ -30,9 +36,11 @@ def _customer_booking(request, booking_id):
 @customer_required
 def checkout(request, booking_id):
     booking = _customer_booking(request, booking_id)
-    if not (booking.status == BookingStatus.PENDING and booking.ready_at is None and payment_pending(booking)):
+    if not booking_awaits_card(booking):
         return redirect("bookings:booking-detail", booking_id=booking.pk)
-    attempt = active_attempt(booking) or checkout_start(booking=booking)
+    # checkout_start also prepares an attempt the gateway did not answer for at booking time
+    # (idempotent): Stripe Elements needs the intent's client secret.
+    attempt = checkout_start(booking=booking)
     if attempt is None:
         return redirect("bookings:booking-detail", booking_id=booking.pk)
     form = CardForm()
@@ -63,7 +71,10 @@ def checkout(request, booking_id):
                 attempt = refused.attempt or attempt
             except ApplicationError as error:
                 raise_for_page(error)
-                apply_service_error(form, error)
+                if form.is_bound:
+                    apply_service_error(form, error)
+                else:  # Stripe Elements or the 3-D Secure step: no card form to put it on
+                    payment_error = service_error_text(error)
             else:
                 if attempt.status in (AttemptStatus.AUTHORIZED, AttemptStatus.CARD_SAVED):
                     messages.success(
@@ -74,6 +85,10 @@ def checkout(request, booking_id):
                     return redirect("bookings:booking-detail", booking_id=booking.pk)
                 if attempt.status == AttemptStatus.REQUIRES_ACTION:
                     return redirect("payments:checkout", booking_id=booking.pk)
+    if stripe and not attempt.client_secret and not form.errors and not payment_error:
+        # The gateway has not answered yet (at booking time or just now): no client secret for
+        # Stripe Elements. Say so; the Pay button then posts, and the server prepares it again.
+        payment_error = str(GatewayDown.default_message)
     context = {
         "booking": booking,
         "attempt": attempt,

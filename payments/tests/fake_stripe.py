@@ -9,10 +9,10 @@ with their ``"object"`` type, and Stripe's error JSON ``{"error": {"type", "code
 simulation the fake gateway runs — over an in-memory store, so both adapters meet one set of
 semantics (payments/gateways/fake.py lists the test cards and PaymentMethod ids).
 
-Routes: ``POST /v1/customers``, ``POST /v1/payment_intents``, ``GET /v1/payment_intents/{id}``,
-``POST /v1/payment_intents/{id}/confirm|capture|cancel``, ``POST /v1/setup_intents``, ``GET
-/v1/setup_intents/{id}``, ``POST /v1/setup_intents/{id}/confirm``, ``POST /v1/refunds``, ``POST
-/v1/transfers``; and ``POST /_fake/3ds/{id}`` (``outcome=pass|fail``), the bank's 3-D Secure page
+Routes: ``POST /v1/customers``, ``POST /v1/customers/{id}`` (update), ``POST /v1/payment_intents``,
+``GET /v1/payment_intents/{id}``, ``POST /v1/payment_intents/{id}/confirm|capture|cancel``, ``POST
+/v1/setup_intents``, ``GET /v1/setup_intents/{id}``, ``POST /v1/setup_intents/{id}/confirm``, ``POST
+/v1/refunds``, ``POST /v1/transfers``; and ``POST /_fake/3ds/{id}`` (``outcome=pass|fail``), the bank's 3-D Secure page
 that Stripe.js would show the customer.
 
 Tests steer it: ``fail_next(status)`` queues error answers (500, 429, 503 …) that come before the
@@ -38,6 +38,7 @@ from payments.gateways.fake import StripeTestMode
 
 ROUTES = [
     ("POST", re.compile(r"^/v1/customers$"), "customers.create"),
+    ("POST", re.compile(r"^/v1/customers/(?P<id>[^/]+)$"), "customers.update"),
     ("POST", re.compile(r"^/v1/payment_intents$"), "payment_intents.create"),
     ("GET", re.compile(r"^/v1/payment_intents/(?P<id>[^/]+)$"), "payment_intents.retrieve"),
     ("POST", re.compile(r"^/v1/payment_intents/(?P<id>[^/]+)/confirm$"), "payment_intents.confirm"),

@@ -1,8 +1,14 @@
 """Checkout and the earnings page with Django's test client (issue 7)."""
 
+import json
+import os
+import re
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -73,6 +79,53 @@ def test_card_form_errors_are_inline(market, data, field):
     assert response.status_code == 200
     assert field in response.context["form"].errors
     assert booking.payment_attempts.get(is_active=True).status == AttemptStatus.REQUIRES_PAYMENT_METHOD
+
+
+def stripe_content_security_policy() -> dict:
+    """The CONTENT_SECURITY_POLICY the settings build with PAYMENT_GATEWAY=stripe (decided when
+    the settings load, so read from a fresh interpreter)."""
+    probe = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps(settings.CONTENT_SECURITY_POLICY))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "marketplace.settings.base", "PAYMENT_GATEWAY": "stripe"}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=settings.BASE_DIR, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_checkout_with_the_stripe_gateway_renders_stripe_elements(fake_stripe, settings):
+    # given: the stripe gateway (the real SDK, against the local fake of Stripe's API) and the
+    # Content-Security-Policy the settings give it
+    settings.CONTENT_SECURITY_POLICY = stripe_content_security_policy()
+    market = make_market()
+    booking = market.book(method="card")
+
+    # when
+    page = logged_in(market.customer).get(f"/checkout/{booking.pk}/")
+
+    # then: Stripe Elements' form with the publishable key and the intent's client secret; no
+    # card fields of ours; Stripe.js and our script, both allowed by the policy
+    assert page.status_code == 200
+    html = page.content.decode()
+    attempt = booking.payment_attempts.get(is_active=True)
+    assert attempt.gateway == "stripe" and attempt.client_secret.startswith("pi_")
+    assert 'data-stripe-key="pk_test_fake"' in html
+    assert f'data-client-secret="{attempt.client_secret}"' in html
+    assert '<script src="https://js.stripe.com/v3/">' in html
+    assert re.search(r'<script src="/static/js/stripe-checkout(\.[0-9a-f]+)?\.js" defer>', html)
+    assert 'name="card_number"' not in html
+    policy = {}
+    for directive in page["Content-Security-Policy"].split("; "):
+        name, _sep, sources = directive.partition(" ")
+        policy[name] = sources
+    assert "https://js.stripe.com" in policy["script-src"].split()
+    assert "https://js.stripe.com" in policy["frame-src"].split()
+    assert "https://api.stripe.com" in policy["connect-src"].split()
 
 
 def test_checkout_of_someone_elses_booking_is_404(market):

@@ -9,6 +9,7 @@ import pytest
 from django.apps import apps
 from django.contrib.admin import helpers
 from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -26,7 +27,7 @@ from core.tests.test_admin import (
     make_user,
     messages_of,
 )
-from payments.ledger import BANK
+from payments.ledger import BANK, GATEWAY_CLEARING, vendor_account, vendor_balance
 from payments.models import (
     AttemptStatus,
     GatewayCustomer,
@@ -369,6 +370,16 @@ def failed_payout(t0):
     return payout
 
 
+def payout_postings(payout):
+    """The ledger postings of ``payout``'s rounds (its number, -R1 …, -BANK) as sorted (reference,
+    kind, lines), after ``ledger_check`` passed on the whole ledger."""
+    call_command("ledger_check", verbosity=0)
+    return sorted(
+        (entry.reference, entry.kind, sorted((line.account, line.amount) for line in entry.lines.all()))
+        for entry in LedgerTransaction.objects.filter(reference__startswith=payout.number).prefetch_related("lines")
+    )
+
+
 def test_ops_mark_a_failed_payout_paid_by_bank_transfer(ops, failed_payout):
     client = logged_in(ops)
     action = "mark_paid_by_bank_transfer"
@@ -390,7 +401,19 @@ def test_ops_mark_a_failed_payout_paid_by_bank_transfer(ops, failed_payout):
     failed_payout.refresh_from_db()
     assert (failed_payout.status, failed_payout.bank_reference) == (PayoutStatus.PAID, "UTR-2024-77")
     assert AuditLog.objects.filter(action="payout.marked_paid", actor=ops).exists()
+    admin_entry = AuditLog.objects.get(action="admin.action", actor=ops, object_id=str(failed_payout.pk))
+    assert (admin_entry.new_values["action"], admin_entry.new_values["bank_reference"]) == (action, "UTR-2024-77")
     assert messages_of(done)[-1][0] == "success"
+    # the ledger: the transfer posted and reversed when it failed, then paid from the bank
+    vendor, amount, number = failed_payout.vendor, D("850.00"), failed_payout.number
+    assert failed_payout.amount == amount
+    owed = vendor_account(vendor)
+    assert payout_postings(failed_payout) == [
+        (number, LedgerKind.PAYOUT, sorted([(owed, amount), (GATEWAY_CLEARING, -amount)])),
+        (number, LedgerKind.PAYOUT_REVERSAL, sorted([(owed, -amount), (GATEWAY_CLEARING, amount)])),
+        (f"{number}-BANK", LedgerKind.PAYOUT, sorted([(owed, amount), (BANK, -amount)])),
+    ]
+    assert vendor_balance(vendor) == D("0.00")
 
     # a paid payout with another reference: refused, as a message
     again = confirm_action(client, "payments.payout", action, [failed_payout.pk], bank_reference="UTR-OTHER")
@@ -424,7 +447,21 @@ def test_ops_retry_a_failed_payout_once_the_vendor_fixed_the_account(ops, failed
     assert response.status_code == 302
     failed_payout.refresh_from_db()
     assert failed_payout.status == PayoutStatus.PAID
+    assert failed_payout.destination_account == "acct_fixed"
     assert any("now paid" in text for _level, text in messages_of(response))
+    # audited: the action, and the payout's new round
+    admin_entry = AuditLog.objects.get(action="admin.action", actor=ops, object_id=str(failed_payout.pk))
+    assert admin_entry.new_values["action"] == "retry_failed_payouts"
+    number, amount, owed = failed_payout.number, D("850.00"), vendor_account(vendor)
+    retry = AuditLog.objects.get(action="payout.retry", actor=ops, object_id=str(failed_payout.pk))
+    assert (retry.old_values["status"], retry.new_values["reference"]) == (PayoutStatus.FAILED, f"{number}-R1")
+    # the ledger: the first transfer posted and reversed, the new round posted once and not reversed
+    assert payout_postings(failed_payout) == [
+        (number, LedgerKind.PAYOUT, sorted([(owed, amount), (GATEWAY_CLEARING, -amount)])),
+        (number, LedgerKind.PAYOUT_REVERSAL, sorted([(owed, -amount), (GATEWAY_CLEARING, amount)])),
+        (f"{number}-R1", LedgerKind.PAYOUT, sorted([(owed, amount), (GATEWAY_CLEARING, -amount)])),
+    ]
+    assert vendor_balance(vendor) == D("0.00")
 
 
 # --- reconciliation issues -----------------------------------------------------------------------

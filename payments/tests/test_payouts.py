@@ -20,6 +20,7 @@ from core.tests.factories import CustomerFactory, OpsFactory, UserFactory, Vendo
 from payments.ledger import (
     BANK,
     GATEWAY_CLEARING,
+    ledger_post,
     post_cancellation_fee,
     post_capture,
     post_cash_collected,
@@ -288,6 +289,59 @@ def test_the_tasks_run_the_payouts_and_the_retries(t0):
     assert run_payouts() == 1
     assert retry_payouts() == 0
     assert Payout.objects.get(vendor=vendor).status == PayoutStatus.PAID
+
+
+def run_queries(vendors, *, at):
+    """The run's queries, less the fake gateway's own (one transfer per payout: its table, and
+    the savepoint of its transaction)."""
+    with CaptureQueriesContext(connection) as queries:
+        payouts = payouts_run(now=at)
+    assert len(payouts) == vendors
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if "payments_fakegatewayobject" not in q["sql"] and "SAVEPOINT" not in q["sql"]
+    ]
+
+
+def test_a_run_costs_the_same_queries_for_2_and_8_vendors(t0):
+    # given: a run for 2 vendors, then one for 8 (bench/jobs.py runs it for 10,000)
+    for _ in range(2):
+        captured(vendor_with_account(f"acct_small_{_}"), at=t0)
+    small = run_queries(2, at=t0 + timedelta(days=1))
+    for index in range(8):
+        captured(vendor_with_account(f"acct_large_{index}"), at=t0 + timedelta(days=1))
+    # when
+    large = run_queries(8, at=t0 + timedelta(days=2))
+    # then: payouts, earnings, ledger postings, audit entries and notifications are written in
+    # bulk per chunk of vendors, not per vendor
+    assert len(large) == len(small)
+    assert Payout.objects.filter(status=PayoutStatus.PAID).count() == 10
+    assert AuditLog.objects.filter(action="payout.created").count() == 10
+    assert notified("payout.paid").count() == 10
+    assert ledger_ok()
+
+
+def test_a_payout_the_ledger_refuses_in_bulk_is_skipped_alone(t0):
+    # given: two vendors to pay, and the key of the first payout number of the day already
+    # taken in the ledger by another movement (as if posted by hand)
+    first, second = sorted((vendor_with_account("acct_a"), vendor_with_account("acct_b")), key=lambda v: str(v.pk))
+    for vendor in (first, second):
+        captured(vendor, at=t0)
+    run_at = t0 + timedelta(days=1)
+    day = timezone.localdate(run_at).strftime("%Y%m%d")
+    ledger_post(
+        kind=LedgerKind.ADJUSTMENT,
+        lines=[(BANK, D("1.00")), (GATEWAY_CLEARING, D("-1.00"))],
+        idempotency_key=f"payout:PO-{day}-00001",
+        memo="posted by hand",
+    )
+    # when
+    payouts = payouts_run(now=run_at)
+    # then: the chunk is posted one vendor at a time; only the first vendor waits (its number
+    # is a gap), the second is paid
+    assert [(p.vendor_id, p.number, p.status) for p in payouts] == [(second.pk, f"PO-{day}-00002", PayoutStatus.PAID)]
+    assert vendor_balance(first) == D("850.00") and vendor_balance(second) == D("0.00")
 
 
 # --- transfer failures -----------------------------------------------------------------------------
@@ -618,3 +672,27 @@ def test_earnings_summary_weeks_start_on_monday(t0):
     assert row["period_start"].weekday() == 0
     assert row["amount"] == D("850.00") and row["count"] == 1
     assert summary["totals"]["pending"] == D("850.00")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_run_sends_its_transfers_a_few_at_a_time_and_pays_each_vendor_once(t0):
+    # given: more vendors to pay than transfers in flight at once (outside a transaction, as
+    # the task runs it, the transfers go out from threads of their own)
+    from payments import payouts
+
+    vendors = [vendor_with_account(f"acct_many_{index}") for index in range(payouts.TRANSFER_CONCURRENCY * 2 + 1)]
+    for vendor in vendors:
+        captured(vendor, at=t0)
+    # when
+    made = payouts_run(now=t0 + timedelta(days=1))
+    # then
+    assert len(made) == len(vendors)
+    assert all(payout.status == PayoutStatus.PAID for payout in made)
+    assert FakeGatewayObject.objects.filter(kind="transfer").count() == len(vendors)
+    assert {p.gateway_transfer_id for p in made} == set(
+        FakeGatewayObject.objects.filter(kind="transfer").values_list("pk", flat=True)
+    )
+    assert notified("payout.paid").count() == len(vendors)
+    assert all(vendor_balance(vendor) == D("0.00") for vendor in vendors)
+    assert ledger_ok()

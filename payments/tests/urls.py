@@ -6,6 +6,7 @@ import hashlib
 
 from django.http import StreamingHttpResponse
 from django.urls import include, path
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,9 +36,11 @@ class StreamingView(APIView):
 
 
 class EchoView(APIView):
-    """Answers what it received (anyone may call it): the body's fields and each file's SHA-256."""
+    """Answers what it received (anyone may call it): the body's fields and each file's SHA-256.
+    Takes multipart like the upload views (the API's default is JSON only)."""
 
     permission_classes = [AllowAny]
+    parser_classes = [JSONParser, MultiPartParser]
 
     def post(self, request):
         call = _count("echo")

@@ -14,6 +14,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
 from bookings.services.common import BookingConflict
+from core.api.schema import error_response
+from core.api.serializers import QueryBooleanField
 from core.errors import NotFound
 from signatures.api import serializers as s
 from signatures.hashing import signature_verify
@@ -43,9 +45,7 @@ class SignatureSignThrottle(SimpleRateThrottle):
 class ListParams(serializers.Serializer):
     status = serializers.ChoiceField(choices=SignatureRequestStatus.choices, required=False)
     booking = serializers.UUIDField(required=False)
-    needs_attention = serializers.BooleanField(
-        required=False, default=None, allow_null=True, help_text="Ops: requests of bookings in the signature queue."
-    )
+    needs_attention = QueryBooleanField(help_text="Ops: requests of bookings in the signature queue.")
 
 
 class SignatureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -86,7 +86,14 @@ class SignatureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    @extend_schema(request=s.SignSerializer, responses=s.SignResponseSerializer)
+    @extend_schema(
+        request=s.SignSerializer,
+        responses={
+            200: s.SignResponseSerializer,
+            410: error_response("The signature request has expired."),
+            413: error_response("The drawn signature is larger than 1 MB."),
+        },
+    )
     @action(
         detail=True,
         methods=["post"],
@@ -130,7 +137,7 @@ class SignatureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             raise NotFound()
         return found
 
-    @extend_schema(responses=s.VerifySerializer)
+    @extend_schema(responses={200: s.VerifySerializer, 409: error_response("The request has not been signed yet.")})
     @action(detail=True, methods=["get"])
     def verify(self, request, pk=None):
         signature_request = self.get_object()

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from bookings.models import BookingPhoto
+from bookings.models import Booking, BookingPhoto
 from core.tests.factories import CustomerFactory, VendorFactory
 from signatures.hashing import (
     GENESIS_HASH,
@@ -101,11 +101,15 @@ TAMPERING = {
     "photo added": lambda s: BookingPhoto.objects.create(
         booking=s.booking, kind="after", image="booking-photos/x.jpg", sha256="e" * 64, uploaded_by=s.vendor.user
     ),
+    "booking total": lambda s: Booking.objects.filter(pk=s.booking_id).update(total=s.amount - Decimal("100.00")),
+    "booking customer": lambda s: Booking.objects.filter(pk=s.booking_id).update(customer=CustomerFactory()),
     "signed_at": lambda s: raw_update(s, signed_at=s.signed_at - timedelta(minutes=5)),
     "customer": lambda s: raw_update(s, customer=CustomerFactory()),
     "vendor": lambda s: raw_update(s, vendor=VendorFactory()),
     "drawn signature": lambda s: raw_update(s, signature_image=png_bytes(color=(200, 0, 0, 255))),
     "drawn signature hash": lambda s: raw_update(s, signature_image_sha256="a" * 64),
+    # the bytes gone without the privacy erasure's mark
+    "drawn signature removed": lambda s: raw_update(s, signature_image=None),
     "previous hash": lambda s: raw_update(s, previous_hash="b" * 64),
     "stored hash": lambda s: raw_update(s, signature_hash="c" * 64),
 }
@@ -171,6 +175,46 @@ def test_erasing_the_comments_keeps_the_chain_valid(world, chain):
     assert erased.booking.review.comments == ""
     assert signature_verify(erased).valid
     call_command("verify_signatures")
+
+
+def test_erasing_the_signer_keeps_the_chain_valid(chain):
+    """Account deletion: the typed name, IP address, user agent (not hashed) and the drawn image's
+    bytes (hashed through their SHA-256, which stays) go; the chain still verifies."""
+    middle = chain[1]
+    raw_update(middle, signer_name="Zenobia Quixley", ip_address="203.0.113.77", user_agent="ZenobiaPhone/9.1")
+    image_sha256 = middle.signature_image_sha256
+
+    erased = Signature.objects.filter(pk=middle.pk).erase_signer(now=middle.signed_at + timedelta(days=9))
+
+    assert erased == 1
+    middle = Signature.objects.get(pk=middle.pk)
+    assert (middle.signer_name, middle.ip_address, middle.user_agent, middle.signature_image) == ("", None, "", None)
+    assert middle.signer_erased_at is not None and middle.signature_image_sha256 == image_sha256
+    assert signature_verify(middle).valid
+    call_command("verify_signatures")
+    # erasing again changes nothing
+    assert Signature.objects.filter(pk=middle.pk).erase_signer(now=middle.signed_at + timedelta(days=10)) == 0
+
+
+ERASED_TAMPERING = {
+    # another image put back on an erased signature is re-hashed and caught
+    "image put back": lambda s: raw_update(s, signature_image=png_bytes(color=(0, 0, 200, 255))),
+    # the snapshot's image hash still counts
+    "image hash": lambda s: raw_update(s, signature_image_sha256="a" * 64),
+    "rating": lambda s: raw_update(s, rating=1),
+}
+
+
+@pytest.mark.parametrize("what", ERASED_TAMPERING)
+def test_tampering_with_an_erased_signature_is_still_detected(chain, what):
+    middle = chain[1]
+    Signature.objects.filter(pk=middle.pk).erase_signer(now=middle.signed_at)
+
+    ERASED_TAMPERING[what](middle)
+
+    result = signature_verify(Signature.objects.get(pk=middle.pk))
+    assert not result.valid and result.computed != result.stored
+    assert_command_fails_naming(2)
 
 
 def test_signatures_are_append_only(chain):

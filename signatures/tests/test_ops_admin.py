@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
 
 from bookings.models import BookingStatus
 from core.models import AuditLog, Notification, Role
 from core.tests.test_admin import admin_url, choose_action, confirm_action, logged_in, make_user, messages_of
-from payments.models import AttemptStatus
+from payments.models import AttemptStatus, LedgerKind, LedgerTransaction
 from payments.operations import active_attempt
 from signatures.models import Review, Signature, SignatureRequest, SignatureRequestStatus
 from signatures.services import signature_request, signature_requests_expire, signature_sign
@@ -30,6 +31,40 @@ def ops():
 @pytest.fixture
 def commit(django_capture_on_commit_callbacks):
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+def booking_ledger(booking):
+    """The booking's ledger postings as {kind: [(account, amount), …]} (lines sorted), after
+    ``ledger_check`` passed on the whole ledger (every transaction balanced, every captured
+    attempt posted for what it captured)."""
+    call_command("ledger_check", verbosity=0)
+    postings = {}
+    for entry in LedgerTransaction.objects.filter(booking=booking).prefetch_related("lines"):
+        lines = sorted((line.account, line.amount) for line in entry.lines.all())
+        assert sum(amount for _account, amount in lines) == 0, entry.kind
+        postings.setdefault(entry.kind, []).extend(lines)
+    return postings
+
+
+def capture_lines(booking, *, total, vendor, commission, tax):
+    return {
+        LedgerKind.CAPTURE: sorted(
+            [
+                ("gateway_clearing", total),
+                (f"vendor_payable:{booking.vendor_id}", -vendor),
+                ("platform_revenue", -commission),
+                ("tax_payable", -tax),
+            ]
+        )
+    }
+
+
+def admin_action_audited(ops, booking, action, **posted):
+    entry = AuditLog.objects.get(action="admin.action", actor=ops, object_id=str(booking.pk))
+    assert entry.new_values["action"] == action
+    for name, value in posted.items():
+        assert entry.new_values[name] == value, name
+    return entry
 
 
 @pytest.fixture
@@ -78,9 +113,38 @@ def test_resolving_a_dispute_asks_for_the_decision_then_settles_it(world, ops, d
     assert disputed.status == BookingStatus.SIGNED
     attempt = active_attempt(disputed)
     assert (attempt.status, attempt.amount_captured) == (AttemptStatus.CAPTURED, D("700.00"))
+    # 700.00 split over earning, commission and tax as 850 : 150 : 180 of 1180 (the rest released)
+    assert booking_ledger(disputed) == capture_lines(
+        disputed, total=D("700.00"), vendor=D("504.24"), commission=D("88.98"), tax=D("106.78")
+    )
     assert AuditLog.objects.filter(action="dispute.resolved", actor=ops, object_id=str(disputed.pk)).exists()
+    admin_action_audited(ops, disputed, "resolve_dispute", outcome="capture_partial", amount="700.00")
     assert Notification.objects.filter(user=world.customer, kind="dispute.resolved").exists()
     assert Notification.objects.filter(user=world.vendor.user, kind="dispute.resolved").exists()
+
+
+def test_resolving_a_dispute_with_a_full_capture(world, ops, disputed, commit):
+    with commit():
+        done = confirm_action(
+            logged_in(ops),
+            BOOKINGS,
+            "resolve_dispute",
+            [disputed.pk],
+            outcome="capture_full",
+            reason="Photos show the job was done",
+        )
+
+    assert done.status_code == 302
+    assert messages_of(done)[-1][0] == "success"
+    disputed.refresh_from_db()
+    assert disputed.status == BookingStatus.SIGNED
+    attempt = active_attempt(disputed)
+    assert (attempt.status, attempt.amount_captured) == (AttemptStatus.CAPTURED, disputed.total)
+    assert booking_ledger(disputed) == capture_lines(
+        disputed, total=D("1180.00"), vendor=D("850.00"), commission=D("150.00"), tax=D("180.00")
+    )
+    assert AuditLog.objects.filter(action="dispute.resolved", actor=ops, object_id=str(disputed.pk)).exists()
+    admin_action_audited(ops, disputed, "resolve_dispute", outcome="capture_full")
 
 
 def test_cancelling_a_dispute_with_a_full_refund(world, ops, disputed, commit):
@@ -94,6 +158,9 @@ def test_cancelling_a_dispute_with_a_full_refund(world, ops, disputed, commit):
     assert disputed.status == BookingStatus.CANCELLED
     assert disputed.refund_amount == disputed.total
     assert disputed.payment_attempts.get().status == AttemptStatus.CANCELLED  # the hold released
+    # nothing was taken, so nothing is posted (and the ledger as a whole still balances)
+    assert booking_ledger(disputed) == {}
+    admin_action_audited(ops, disputed, "resolve_dispute", outcome="cancel_refund", reason="No-show")
 
 
 def test_resolving_a_booking_that_is_not_disputed_is_a_message(world, ops):
@@ -129,6 +196,8 @@ def test_an_expired_request_is_sent_again_or_captured_by_hand(world, ops, commit
     assert sent.status_code == 302
     assert SignatureRequest.objects.filter(booking=booking, status=SignatureRequestStatus.OPEN).count() == 1
     assert Notification.objects.filter(user=world.customer, kind="signature.requested").count() == 2
+    admin_action_audited(ops, booking, "send_signature_request")
+    assert booking_ledger(booking) == {}  # a request moves no money
 
     # capture by hand needs a reason
     refused = confirm_action(client, BOOKINGS, "capture_by_hand", [booking.pk], reason="  ")
@@ -138,8 +207,20 @@ def test_an_expired_request_is_sent_again_or_captured_by_hand(world, ops, commit
     assert done.status_code == 302
     booking.refresh_from_db()
     assert booking.status == BookingStatus.SIGNED
-    assert active_attempt(booking).status == AttemptStatus.CAPTURED
+    assert (active_attempt(booking).status, active_attempt(booking).amount_captured) == (
+        AttemptStatus.CAPTURED,
+        booking.total,
+    )
     assert booking.events.filter(event="captured_by_ops", actor=ops, note="Confirmed by phone").exists()
+    assert booking_ledger(booking) == capture_lines(
+        booking, total=D("1180.00"), vendor=D("850.00"), commission=D("150.00"), tax=D("180.00")
+    )
+    entries = AuditLog.objects.filter(action="admin.action", actor=ops, object_id=str(booking.pk))
+    assert [entry.new_values["action"] for entry in entries.order_by("created_at")] == [
+        "send_signature_request",
+        "capture_by_hand",
+    ]
+    assert entries.get(new_values__action="capture_by_hand").new_values["reason"] == "Confirmed by phone"
 
 
 def test_ops_hide_a_review_and_erase_its_comments(world, ops, disputed):

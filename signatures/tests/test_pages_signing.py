@@ -1,12 +1,16 @@
 """The signing page with Django's test client (issue 7): by the link /sign/<token>, or logged in."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
+from PIL import Image
 
 from bookings.models import BookingStatus
+from bookings.services.photos import photo_upload
 from bookings.tests.photos import add_photo
 from core.tests.factories import CustomerFactory
 from core.tests.pages import logged_in
@@ -92,12 +96,28 @@ def test_signing_logged_in_from_the_booking_page(awaiting, world):
     assert logged_in(CustomerFactory()).get(f"/bookings/{awaiting.pk}/sign/").status_code == 404
 
 
-def test_the_link_shows_only_its_own_jobs_photos(awaiting, world):
-    token = sign_token(awaiting)
-    photo = awaiting.photos.first()
-    # Photo rows of the test helpers have no stored file: found (not 404 for the booking) but empty.
-    assert Client().get(f"/sign/{token}/photos/{photo.pk}/").status_code == 404
-    other = world.complete(index=1)
-    stranger = add_photo(other)
+def test_the_link_shows_only_its_own_jobs_photos(world, settings):
+    # given: a completed job with a photo stored through the upload service (re-encoded, with a
+    # thumbnail), sent for signing; and another job with its own photo
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"}}
+    booking = world.complete()
+    picture = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 160, 90)).save(picture, "JPEG")
+    photo, _created = photo_upload(
+        booking=booking,
+        user=world.vendor.user,
+        kind="after",
+        image_file=SimpleUploadedFile("after.jpg", picture.getvalue(), content_type="image/jpeg"),
+    )
+    signature_request(booking=booking, user=world.vendor.user)
+    token = sign_token(booking)
+    stranger = add_photo(world.complete(index=1))
+
+    # then: the link shows its own job's photo, and nothing else
+    own = Client().get(f"/sign/{token}/photos/{photo.pk}/")
+    assert own.status_code == 200
+    assert own["Content-Type"] == "image/jpeg"
+    with Image.open(io.BytesIO(own.content)) as thumbnail:
+        assert thumbnail.format == "JPEG" and max(thumbnail.size) < 640
     assert Client().get(f"/sign/{token}/photos/{stranger.pk}/").status_code == 404
     assert Client().get(f"/sign/nope/photos/{photo.pk}/").status_code == 404

@@ -1,5 +1,7 @@
 /* The slot picker: when the day changes, the free times come from the availability API
-   (GET /api/vendors/<id>/availability/?date=&service=) instead of a page reload. */
+   (GET /api/vendors/<id>/availability/?date=&service=) instead of a page reload. A picker with
+   no availability URL (a booking no vendor holds yet: the server lists the platform's free
+   times) stays as the server rendered it, "Show times" button included. */
 (function () {
   "use strict";
   document.querySelectorAll("[data-slot-picker]").forEach(function (picker) {
@@ -7,8 +9,8 @@
     var dateInput = picker.querySelector("input[type=date]");
     var list = picker.querySelector("[data-slot-list]");
     var dayLabel = picker.querySelector("[data-slot-day]");
-    picker.querySelectorAll("[data-no-js-only]").forEach(function (el) { el.hidden = true; });
     if (!url || !dateInput || !list) return;
+    picker.querySelectorAll("[data-no-js-only]").forEach(function (el) { el.hidden = true; });
 
     function render(slots) {
       list.innerHTML = "";

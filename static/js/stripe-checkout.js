@@ -4,7 +4,9 @@
 (function () {
   "use strict";
   var form = document.getElementById("stripe-form");
-  if (!form || !window.Stripe) return;
+  // No client secret: the gateway did not answer when the payment was prepared. The page says
+  // so, and the Pay button posts the form as it is: the server prepares the payment again.
+  if (!form || !window.Stripe || !form.getAttribute("data-client-secret")) return;
   var stripe = window.Stripe(form.getAttribute("data-stripe-key"));
   var card = stripe.elements().create("card");
   card.mount("#card-element");
