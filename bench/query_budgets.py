@@ -125,6 +125,7 @@ PROBES = [
     Probe("GET /api/vendors/me/services/", "vendor", "/api/vendors/me/services/", _api_rows),
     Probe("GET /api/vendors/me/documents/", "vendor", "/api/vendors/me/documents/?page_size=100", _api_rows),
     Probe("GET /api/vendors/me/time-off/", "vendor", "/api/vendors/me/time-off/", _api_rows),
+    Probe("GET /api/audit-logs/ (super admin)", "admin", "/api/audit-logs/?page_size=100", _api_rows),
     # --- the pages -----------------------------------------------------------------------------
     Probe("page / (home: services)", "anonymous", "/", _context_rows("services")),
     Probe(

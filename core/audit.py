@@ -1,3 +1,7 @@
+from datetime import datetime, time, timedelta
+
+from django.utils import timezone
+
 from core.models import AuditLog
 from core.request_context import current_request_context
 
@@ -41,3 +45,22 @@ def audit_record_many(*, actor, action, entries) -> list:
 
 def _jsonable(values):
     return {key: value if isinstance(value, bool | int | None) else str(value) for key, value in values.items()}
+
+
+def audit_log_entries(*, actor=None, action=None, object_type=None, object_id=None, date_from=None, date_to=None):
+    """The audit entries matching the filters, newest first, with their actors."""
+    entries = AuditLog.objects.select_related("actor").order_by("-created_at", "-id")
+    if actor is not None:
+        entries = entries.filter(actor_id=actor)
+    if action:
+        entries = entries.filter(action=action)
+    if object_type:
+        entries = entries.filter(object_type=object_type)
+    if object_id:
+        entries = entries.filter(object_id=object_id)
+    zone = timezone.get_default_timezone()  # the platform's zone (TIME_ZONE)
+    if date_from is not None:
+        entries = entries.filter(created_at__gte=datetime.combine(date_from, time.min, tzinfo=zone))
+    if date_to is not None:
+        entries = entries.filter(created_at__lt=datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone))
+    return entries

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from core.api import accounts, addresses, contact, notifications, otp, privacy, views
+from core.api import accounts, addresses, audit, contact, notifications, otp, privacy, views
 
 auth_urlpatterns = [
     path("register/", views.RegisterView.as_view(), name="auth-register"),
@@ -21,6 +21,7 @@ api_urlpatterns = [
     path("users/me/addresses/", addresses.AddressListView.as_view(), name="users-me-addresses"),
     path("users/me/addresses/<int:pk>/", addresses.AddressDetailView.as_view(), name="users-me-address"),
     path("contact/", contact.ContactView.as_view(), name="contact"),
+    path("audit-logs/", audit.AuditLogListView.as_view(), name="audit-logs"),
     path("notifications/", notifications.NotificationListView.as_view(), name="notifications"),
     path(
         "notifications/unread-count/",
