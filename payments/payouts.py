@@ -551,7 +551,10 @@ def _payouts_first_transfer(payouts, *, now) -> None:
         )
         Payout.objects.filter(pk__in=[payout.pk for payout in claimed]).update(next_try_at=now + TRANSFER_LEASE)
     workers = min(TRANSFER_CONCURRENCY, len(claimed))
-    if workers > 1 and not transaction.get_connection().in_atomic_block:
+    # Threads only on PostgreSQL: on the embedded SQLite file each thread's writes (the fake
+    # gateway keeps its side in our database) would queue for SQLite's single writer lock.
+    db = transaction.get_connection()
+    if workers > 1 and not db.in_atomic_block and db.vendor == "postgresql":
         outcomes = _send_transfers_concurrently(claimed, now=now, workers=workers)
     else:
         outcomes = [_send_transfer(payout, reference=payout.number, now=now) for payout in claimed]
