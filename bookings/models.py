@@ -70,6 +70,41 @@ class VendorService(models.Model):
         return f"{self.vendor} · {self.service} · {self.price}"
 
 
+class VendorSearchEntry(models.Model):
+    """The vendor-search index: one row per bookable vendor × active service they offer × pincode
+    they cover (their own list, plus every known pincode whose centre lies inside their radius),
+    with what the search filters and sorts by. Derived data, kept in step inside the transaction
+    that changes its inputs (bookings/search_index.py) and rebuilt whole by ``manage.py
+    search_index_rebuild``. It turns "which of 10,000 vendors serve this pincode, best first" from a
+    distance computed per vendor into one ordered index range."""
+
+    vendor = models.ForeignKey(VendorProfile, on_delete=models.CASCADE, related_name="search_entries")
+    # No index of its own: the three below all start with it.
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+", db_index=False)
+    pincode = models.CharField(max_length=6)
+    price = money_field()
+    rating_avg = models.DecimalField(max_digits=3, decimal_places=2)
+    rating_count = models.PositiveIntegerField()
+    # From the vendor's base to the pincode's centre; null when either is unknown.
+    distance_km = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["service", "pincode", "vendor"], name="vendor_search_entry_unique"),
+        ]
+        indexes = [
+            # The orders the search offers; the default (best rated first) reads the index in order.
+            models.Index(
+                fields=["service", "pincode", "-rating_avg", "-rating_count", "vendor"], name="vendor_search_by_rating"
+            ),
+            models.Index(fields=["service", "pincode", "price", "vendor"], name="vendor_search_by_price"),
+            models.Index(fields=["service", "pincode", "distance_km", "vendor"], name="vendor_search_by_distance"),
+        ]
+
+    def __str__(self):
+        return f"{self.vendor_id} · {self.service_id} · {self.pincode}"
+
+
 class BookingStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     CONFIRMED = "confirmed", _("Confirmed")

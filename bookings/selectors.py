@@ -11,13 +11,14 @@ from django.db.models import (
     OuterRef,
     Prefetch,
     Q,
+    QuerySet,
     Subquery,
     Value,
 )
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
 from bookings.availability import free_slots_of_any, vendors_free_on
-from bookings.models import Booking, BookingOffer, Service, VendorService
+from bookings.models import Booking, BookingOffer, Service, VendorSearchEntry, VendorService
 from core.geo import EARTH_RADIUS_KM, pincode_coordinates
 from core.models import OnboardingStatus, Role, VendorPincode, VendorProfile
 
@@ -127,6 +128,17 @@ def booking_detail_queryset(user):
     return booking_list_queryset(user).prefetch_related("events")
 
 
+SEARCH_ORDERS = {
+    "rating": ["rating_avg", "rating_count"],
+    "-rating": ["-rating_avg", "-rating_count"],
+    "price": ["price"],
+    "-price": ["-price"],
+    "distance": ["distance_km"],
+    "-distance": ["-distance_km"],
+}
+DEFAULT_SEARCH_ORDER = "-rating"
+
+
 def vendor_search(
     *,
     service=None,
@@ -143,7 +155,92 @@ def vendor_search(
     """Approved, available vendors for the search page and ``GET /api/vendors/``.
 
     ``price`` is the vendor's price for ``service`` (or their cheapest service without one);
-    ``available_on`` keeps vendors with at least one free slot that day for the service's length."""
+    ``available_on`` keeps vendors with at least one free slot that day for the service's length.
+
+    A search by service and pincode (the search page's, and the common API one) reads the
+    search index (bookings/search_index.py): one ordered index range, however many vendors
+    there are. Anything else — a point and radius of the caller's own, or no service — is worked
+    out live from the vendors' data (``vendors_serving``); both give the same vendors."""
+    order = SEARCH_ORDERS.get(ordering or "", SEARCH_ORDERS[DEFAULT_SEARCH_ORDER])
+    if service and pincode and lat is None and lng is None and radius_km is None:
+        queryset = _vendor_search_indexed(service=service, pincode=pincode, min_rating=min_rating, max_price=max_price)
+        sort = [f"{'-' if key.startswith('-') else ''}search_entries__{key.lstrip('-')}" for key in order]
+    else:
+        queryset = _vendor_search_live(
+            service=service,
+            pincode=pincode,
+            lat=lat,
+            lng=lng,
+            radius_km=radius_km,
+            min_rating=min_rating,
+            max_price=max_price,
+        )
+        sort = order
+    if available_on is not None:
+        minutes = Service.objects.filter(pk=service).values_list("duration_minutes", flat=True).first() or 60
+        weekday_workers = queryset.filter(working_hours__has_key=str(available_on.weekday()))
+        free = vendors_free_on(weekday_workers, available_on, timedelta(minutes=minutes), now=now)
+        queryset = queryset.filter(pk__in=[v.pk for v in free])
+    return queryset.order_by(*sort, "pk").prefetch_related(
+        Prefetch(
+            "services",
+            queryset=VendorService.objects.filter(is_active=True, service__is_active=True).select_related("service"),
+            to_attr="active_services",
+        )
+    )
+
+
+class CountedQuerySet(QuerySet):
+    """A queryset whose ``count()`` is answered by a cheaper query known to count the same rows
+    (``counted_by``). Any further filter forgets it, as does a slice (which counts itself)."""
+
+    _counter = None
+
+    def counted_by(self, counter):
+        clone = self._chain()
+        clone._counter = counter
+        return clone
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._counter = self._counter
+        return clone
+
+    def _filter_or_exclude(self, negate, args, kwargs):
+        clone = super()._filter_or_exclude(negate, args, kwargs)
+        clone._counter = None
+        return clone
+
+    def count(self):
+        if self._counter is not None and self._result_cache is None and not self.query.is_sliced:
+            return self._counter.count()
+        return super().count()
+
+
+def _vendor_search_indexed(*, service, pincode, min_rating, max_price):
+    # Filter and annotate through ONE join to the index rows of (service, pincode) — one filter()
+    # call, since each call on a multi-valued relation would join it again; Django reuses that
+    # join for the annotations and the ordering. The index holds one row per matching vendor and
+    # only bookable vendors, so the count reads the index alone (an index-only scan) instead of
+    # joining every match to its vendor; the page's 20 rows check the vendor's status again.
+    conditions = {"service_id": service, "pincode": pincode}
+    if min_rating is not None:
+        conditions["rating_avg__gte"] = min_rating
+    if max_price is not None:
+        conditions["price__lte"] = max_price
+    queryset = (
+        CountedQuerySet(VendorProfile)
+        .filter(
+            onboarding_status=OnboardingStatus.APPROVED,
+            is_available=True,
+            **{f"search_entries__{key}": value for key, value in conditions.items()},
+        )
+        .annotate(price=F("search_entries__price"), distance_km=F("search_entries__distance_km"))
+    )
+    return queryset.counted_by(VendorSearchEntry.objects.filter(**conditions))
+
+
+def _vendor_search_live(*, service, pincode, lat, lng, radius_km, min_rating, max_price):
     queryset = vendors_serving(
         vendors_bookable(),
         service_ids=[service] if service else [],
@@ -167,23 +264,4 @@ def vendor_search(
         queryset = queryset.filter(rating_avg__gte=min_rating)
     if max_price is not None:
         queryset = queryset.filter(price__lte=max_price)
-    if available_on is not None:
-        minutes = Service.objects.filter(pk=service).values_list("duration_minutes", flat=True).first() or 60
-        weekday_workers = queryset.filter(working_hours__has_key=str(available_on.weekday()))
-        free = vendors_free_on(weekday_workers, available_on, timedelta(minutes=minutes), now=now)
-        queryset = queryset.filter(pk__in=[v.pk for v in free])
-    order = {
-        "rating": ["rating_avg", "rating_count"],
-        "-rating": ["-rating_avg", "-rating_count"],
-        "price": ["price"],
-        "-price": ["-price"],
-        "distance": ["distance_km"],
-        "-distance": ["-distance_km"],
-    }.get(ordering or "", ["-rating_avg", "-rating_count"])
-    return queryset.order_by(*order, "pk").prefetch_related(
-        Prefetch(
-            "services",
-            queryset=VendorService.objects.filter(is_active=True, service__is_active=True).select_related("service"),
-            to_attr="active_services",
-        )
-    )
+    return queryset

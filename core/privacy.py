@@ -553,6 +553,8 @@ NOT_EXPORTED: dict[str, str] = {
     "token_blacklist.OutstandingToken.user": "Sign-in credentials (token ids and expiry dates), not information "
     "about the person; all are blacklisted when the account is deleted.",
     "bookings.BookingReminder.user": "Bookkeeping of which reminders went out; their text is under notifications.",
+    "bookings.VendorSearchEntry.vendor": "The search index: a copy of the vendor's services, prices, pincodes and "
+    "rating, which are exported from the vendor's own records; emptied when the account is deleted.",
     "payments.IdempotencyRecord.user": "Technical replays of API requests, kept 24 hours; deleted with the account.",
     "payments.LedgerTransaction.created_by": "Internal double-entry bookkeeping; the amounts are under bookings, "
     "earnings and payouts.",
@@ -773,6 +775,7 @@ def _anonymise(*, user: User, vendor: VendorProfile | None, now) -> dict:
 
 def _anonymise_vendor(vendor: VendorProfile) -> dict:
     from bookings.models import VendorService
+    from bookings.search_index import search_entries_refresh
 
     vendor.display_name = DELETED_VENDOR_NAME
     vendor.bio = ""
@@ -799,6 +802,7 @@ def _anonymise_vendor(vendor: VendorProfile) -> dict:
     vendor.pincodes.all().delete()
     vendor.time_off.all().delete()
     VendorService.objects.filter(vendor=vendor, is_active=True).update(is_active=False)
+    search_entries_refresh([vendor.pk])  # update() sends no signal
     documents = list(VendorDocument.objects.filter(vendor=vendor))
     files = [(document.file.storage, document.file.name) for document in documents if document.file]
     VendorDocument.objects.filter(pk__in=[document.pk for document in documents]).delete()

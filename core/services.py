@@ -183,6 +183,9 @@ def vendor_profile_update(*, vendor: VendorProfile, actor: User, pincodes=None, 
             VendorPincode.objects.bulk_create(
                 [VendorPincode(vendor=vendor, pincode=p) for p in sorted(wanted - current)]
             )
+            from bookings.search_index import search_entries_refresh  # bulk_create sends no signal
+
+            search_entries_refresh([vendor.pk])
             old["pincodes"], new["pincodes"] = sorted(current), sorted(wanted)
     if new:
         audit_record(actor=actor, action="vendor.update", obj=vendor, old=old, new=new)

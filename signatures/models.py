@@ -40,9 +40,15 @@ class SignatureRequestStatus(models.TextChoices):
 
 class SignatureRequest(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    booking = models.ForeignKey("bookings.Booking", on_delete=models.PROTECT, related_name="signature_requests")
+    # No index of its own: ("booking", "-created_at") below serves every lookup by booking, and
+    # each index is one more write per row when the expiry sweep updates 100,000 of them at once.
+    booking = models.ForeignKey(
+        "bookings.Booking", on_delete=models.PROTECT, related_name="signature_requests", db_index=False
+    )
     # SHA-256 (hex) of the link's token; the token itself is never stored here (signatures/tokens.py).
-    token_hash = models.CharField(max_length=64, unique=True)
+    # Unique as a constraint rather than ``unique=True``: on PostgreSQL the latter adds a second,
+    # pattern-matching (LIKE) index, and a hash is only ever looked up whole.
+    token_hash = models.CharField(max_length=64)
     # Random per request; with SECRET_KEY it derives the token, so a reminder can carry the link again.
     token_nonce = models.CharField(max_length=64)
     status = models.CharField(
@@ -62,10 +68,14 @@ class SignatureRequest(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "expires_at"]),
+            # Only open requests are ever looked up by deadline (the expiry and reminder sweeps).
+            # Partial, so a request leaving "open" is not written into it again: the expiry
+            # sweep's update of 100,000 rows skips this index and the one-open-per-booking one.
+            models.Index(fields=["expires_at"], condition=models.Q(status="open"), name="signature_request_open_due"),
             models.Index(fields=["booking", "-created_at"]),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["token_hash"], name="signature_request_token_hash_unique"),
             models.UniqueConstraint(
                 fields=["booking"],
                 condition=models.Q(status="open"),

@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from bookings.events import booking_message
 from bookings.locks import lock_booking, lock_vendors
 from bookings.models import Booking, BookingEvent, BookingStatus, PaymentMethod
+from bookings.search_index import search_entries_refresh
 from bookings.services.common import BookingConflict, require_actor, transition, update_fields
 from core.audit import audit_record
 from core.errors import ApplicationError, Conflict, Forbidden, Gone, InvalidInput, NotFound
@@ -353,6 +354,7 @@ def vendor_rating_refresh(*, vendor_id) -> VendorProfile:
         else Decimal("0.00")
     )
     VendorProfile.objects.filter(pk=vendor_id).update(rating_avg=average, rating_count=count)
+    search_entries_refresh([vendor_id])  # the search sorts by rating; update() sends no signal
     return VendorProfile(pk=vendor_id, rating_avg=average, rating_count=count)
 
 

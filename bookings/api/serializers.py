@@ -347,6 +347,15 @@ class BookingSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         return getattr(request, "user", None)
 
+    def _nested(self, serializer_class):
+        """One instance of ``serializer_class`` for every row this serializer writes: a list of
+        bookings is one BookingSerializer for all rows, and building a serializer's fields
+        (a ModelSerializer's especially) costs more than writing a row with it."""
+        cache = self.__dict__.setdefault("_nested_serializers", {})
+        if serializer_class not in cache:
+            cache[serializer_class] = serializer_class(context=self.context)
+        return cache[serializer_class]
+
     def _contact_visible(self, booking):
         """Contacts are shared between the two parties of a confirmed booking: its customer and
         the vendor holding it — not a vendor who was offered it earlier and rejected or let the
@@ -408,7 +417,7 @@ class BookingSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PriceSerializer)
     def get_price(self, booking):
-        return PriceSerializer(
+        return self._nested(PriceSerializer).to_representation(
             {
                 "subtotal": booking.subtotal,
                 "discount": booking.discount,
@@ -421,7 +430,7 @@ class BookingSerializer(serializers.ModelSerializer):
                 "tax_rate": booking.tax_rate,
                 "commission_rate": booking.commission_rate,
             }
-        ).data
+        )
 
     @extend_schema_field(BookingPaymentSerializer(allow_null=True))
     def get_payment(self, booking):
@@ -431,7 +440,7 @@ class BookingSerializer(serializers.ModelSerializer):
             return None
         current = next((a for a in attempts if a.is_active), None) or max(attempts, key=lambda a: a.created_at)
         current.booking = booking
-        return BookingPaymentSerializer(current, context=self.context).data
+        return self._nested(BookingPaymentSerializer).to_representation(current)
 
     @extend_schema_field(OfferSerializer(allow_null=True))
     def get_offer(self, booking):
@@ -443,8 +452,7 @@ class BookingSerializer(serializers.ModelSerializer):
         offers = [o for o in booking.offers.all() if o.vendor_id == vendor.pk]
         if not offers:
             return None
-        offer = offers[-1]
-        return OfferSerializer(offer).data
+        return self._nested(OfferSerializer).to_representation(offers[-1])
 
 
 class BookingDetailSerializer(BookingSerializer):

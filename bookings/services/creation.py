@@ -180,6 +180,12 @@ def booking_create(
         vendor = _chosen_vendor(vendor_id, service_ids=service_ids, place=place)
         if not within_working_hours(vendor, scheduled_at, ends_at):
             raise InvalidInput(fields={"scheduled_at": [_("The vendor does not work at that time.")]})
+        if not vendor_can_take(vendor, scheduled_at, ends_at, config=config):
+            # Read once without the lock first. When many customers go for one slot at once, all
+            # but the first find it taken here and hear 409 at once, instead of each queuing for
+            # the vendor's row lock (holding a pooled connection) to be told the same. A slot that
+            # looks free is checked again under the lock (_create_locked): this only refuses early.
+            raise SlotTaken()
         prices = dict(
             VendorService.objects.filter(vendor=vendor, service_id__in=service_ids, is_active=True).values_list(
                 "service_id", "price"

@@ -492,3 +492,28 @@ def test_booking_creation_is_throttled_per_user(client_for, customer, payload):
     assert throttled.status_code == 429
     assert int(throttled["Retry-After"]) > 0
     assert other_customer.status_code == 400
+
+
+@pytest.mark.postgres
+def test_a_slot_already_taken_is_refused_before_queuing_for_the_vendors_lock(
+    client_for, customer, vendor, service, payload
+):
+    """Two hundred customers at one slot: all but the first must hear 409 without waiting in
+    turn for the vendor's row lock (bench/contention.py measures how fast)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    booking_create(
+        customer=CustomerFactory(),
+        lines=[{"service_id": service.pk, "quantity": 1}],
+        scheduled_at=local_time(3, 10),
+        address=dict(ADDRESS),
+        vendor_id=vendor.pk,
+        payment_method="cash",
+    )
+    payload["scheduled_at"] = local_time(3, 10).isoformat()
+    api = client_for(customer)
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post("/api/bookings/", payload, format="json")
+    assert response.status_code == 409
+    assert not [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]

@@ -14,6 +14,7 @@ from bookings.services.creation import booking_create
 from bookings.services.transitions import booking_accept, booking_start
 from bookings.tests.conftest import ADDRESS, local_time
 from bookings.tests.factories import ServiceFactory, VendorServiceFactory
+from core.layers import BLOCKING_POP_SECONDS, redis_channel_layer
 from core.notifications import notify
 from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
 from core.ws_auth import WebSocketAuthStack, origin_checked
@@ -28,12 +29,7 @@ APPLICATION = origin_checked(WebSocketAuthStack(URLRouter(websocket_urlpatterns)
 def layer(request, settings):
     """Run each test on the in-memory layer and on the real Redis layer."""
     if request.param == "redis":
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [django_settings.TEST_REDIS_URL]},
-            }
-        }
+        settings.CHANNEL_LAYERS = {"default": redis_channel_layer(django_settings.TEST_REDIS_URL)}
     channel_layers.backends.clear()
     yield request.param
     channel_layers.backends.clear()
@@ -254,6 +250,27 @@ async def test_notifications_reach_only_their_user(layer):
     assert await theirs.receive_nothing(timeout=0.5)
     await mine.disconnect()
     await theirs.disconnect()
+
+
+@pytest.mark.redis
+async def test_an_idle_socket_outlives_the_layers_blocking_pop(settings):
+    """redis-py 8 reads with a 5 s timeout by default, as long as channels_redis's blocking pop:
+    with the bare URL as the host, an idle socket's receive loop died with TimeoutError after
+    about 5 s. With the production configuration it keeps waiting and still gets its push."""
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(django_settings.TEST_REDIS_URL)}
+    channel_layers.backends.clear()
+    try:
+        _, _, customer = await make_world()
+        idle, _ = await connect("/ws/notifications/", customer)
+        assert await idle.receive_nothing(timeout=2 * BLOCKING_POP_SECONDS + 1)
+        await database_sync_to_async(notify)(
+            user=customer, kind="test", title="Still here", body="After a quiet spell", sms=False, email=False
+        )
+        message = await idle.receive_json_from(timeout=3)
+        assert message["title"] == "Still here"
+        await idle.disconnect()
+    finally:
+        channel_layers.backends.clear()
 
 
 async def test_a_started_job_is_pushed_to_the_customer(layer, settings):

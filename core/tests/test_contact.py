@@ -84,6 +84,10 @@ def test_a_signed_in_sender_may_leave_out_name_and_e_mail(client_for):
         pytest.param({"message": ""}, "message", id="no-message"),
         pytest.param({"message": "m" * 5001}, "message", id="long-message"),
         pytest.param({"email": "a" * 250 + "@example.com"}, "email", id="long-email"),
+        # A number where the schema says string: refused, not stored as "0.5" (core/api/strict.py).
+        pytest.param({"name": 0.5}, "name", id="number-for-name"),
+        pytest.param({"subject": 12}, "subject", id="number-for-subject"),
+        pytest.param({"email": 7}, "email", id="number-for-email"),
     ],
 )
 def test_bad_input_is_a_400_and_nothing_is_stored(api_client, changes, field):

@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 
 from bookings.models import Booking, BookingStatus
+from core.layers import redis_channel_layer
 from core.models import AuditLog, OnboardingStatus, Role, User, VendorProfile
 
 ROOT = Path(settings.BASE_DIR)
@@ -26,9 +27,7 @@ def test_healthz_checks_database_cache_and_channel_layer(client):
 @pytest.mark.redis
 @pytest.mark.django_db
 def test_healthz_reports_a_real_redis_channel_layer(client, settings):
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.TEST_REDIS_URL]}}
-    }
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(settings.TEST_REDIS_URL)}
     from channels.layers import channel_layers
 
     channel_layers.backends.clear()
@@ -41,9 +40,7 @@ def test_healthz_reports_a_real_redis_channel_layer(client, settings):
 
 @pytest.mark.django_db
 def test_healthz_says_503_when_a_dependency_fails(client, settings):
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:1"]}}
-    }
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer("redis://127.0.0.1:1")}
     from channels.layers import channel_layers
 
     channel_layers.backends.clear()

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from celery.schedules import crontab
 
+from core.layers import redis_channel_layer
+
 from .env import env_bool, env_int, env_list, env_str
 from .media import default_storage_config
 
@@ -128,11 +130,9 @@ if REDIS_URL:
             },
         }
     }
+    # Read timeout above channels_redis's blocking pop, and a pool for mass joins (core/layers.py).
     CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
+        "default": redis_channel_layer(REDIS_URL, max_connections=env_int("CHANNEL_LAYER_MAX_CONNECTIONS", 1000))
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
