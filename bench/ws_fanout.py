@@ -4,6 +4,10 @@ commits real transitions (each vendor accepts their offer). Each accept's transa
 pushes go through Redis to the worker holding the socket, and the client records when they
 arrive: the latency is measured from just after the commit to receipt.
 
+The accepts run in a process of their own (``--commit`` mode of this script), so the Django work
+of committing does not hold the client's interpreter lock while messages arrive; both sides
+stamp with the system-wide CLOCK_MONOTONIC, so their times compare.
+
     .venv/bin/python bench/ws_fanout.py [--clients 500,1000] [--workers 2] [--rate 50]
 
 Half the clients of each round are vendors and half customers watching one booking each; an
@@ -14,7 +18,7 @@ import argparse
 import asyncio
 import json
 import subprocess
-import threading
+import sys
 import time
 from datetime import datetime, timedelta
 
@@ -60,11 +64,46 @@ def make_offers(pairs, round_index):
     return made
 
 
+def now() -> float:
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+def commit_worker(rate):
+    """``--commit`` mode: read ``[booking id, vendor user id]`` pairs on stdin, wait for a line
+    saying go, accept each booking as its vendor at ``rate`` per second and print
+    ``{booking id: CLOCK_MONOTONIC at commit}`` as JSON."""
+    common.setup_django()
+    from django.db import transaction
+
+    from bookings.models import Booking
+    from bookings.services.transitions import booking_accept
+    from core.models import User
+
+    pairs = json.loads(sys.stdin.readline())
+    bookings = {str(b.pk): b for b in Booking.objects.filter(pk__in=[booking for booking, _user in pairs])}
+    users = {str(u.pk): u for u in User.objects.filter(pk__in=[user for _booking, user in pairs])}
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    committed = {}
+    for booking_id, user_id in pairs:
+        began = now()
+        with transaction.atomic():
+            # runs first at the commit, before the pushes registered by the transition
+            transaction.on_commit(lambda key=booking_id: committed.__setitem__(key, now()))
+            booking_accept(booking=bookings[booking_id], user=users[user_id])
+        time.sleep(max(0.0, 1 / rate - (now() - began)))
+    print(json.dumps(committed), flush=True)
+
+
 class Receiver:
     def __init__(self):
         self.arrivals = {}  # (booking id, kind) → perf_counter at receipt
         self.connected = 0
         self.failed = 0
+        self.not_joined = 0
+        self.join_wait = 0.0
+        self.snapshots = 0  # customers' sockets send the booking's state once they have joined
 
     async def listen(self, url, kind, ready):
         try:
@@ -73,19 +112,60 @@ class Receiver:
                 ready.release()
                 async for raw in socket:
                     message = json.loads(raw)
+                    if message.get("event") == "snapshot":
+                        self.snapshots += 1
                     if message.get("event") == "accepted" or message.get("type") == "job.update":
-                        self.arrivals.setdefault((message["booking_id"], kind), time.perf_counter())
+                        self.arrivals.setdefault((message["booking_id"], kind), now())
         except (TimeoutError, OSError, websockets.WebSocketException):
             self.failed += 1
             ready.release()
 
 
-async def run_round(base, offers, rate):
-    from bookings.services.transitions import booking_accept
+async def joined(offers, *, since, timeout=120):
+    """Wait until every socket of the round sits in its group. A socket is open (the handshake
+    done) before the server has authenticated it and joined its groups, and with hundreds
+    connecting at once that can lag by seconds: a push sent before the join reaches nobody. The
+    Redis layer keeps each group as a sorted set scored by join time (channels_redis), so count
+    the members who joined in this round."""
+    import redis
 
+    from core.realtime import booking_group, vendor_jobs_group
+
+    groups = [vendor_jobs_group(booking.vendor_id) for *_rest, booking in offers]
+    groups += [booking_group(booking.pk) for *_rest, booking in offers]
+    client = redis.Redis.from_url(common.REDIS_URL)
+    deadline = now() + timeout
+    try:
+        while True:
+            with client.pipeline(transaction=False) as pipe:
+                for group in groups:
+                    pipe.zcount(f"asgi:group:{group}", since, "+inf")
+                waiting = sum(1 for count in pipe.execute() if count < 1)
+            if not waiting or now() > deadline:
+                return waiting
+            await asyncio.sleep(0.2)
+    finally:
+        client.close()
+
+
+async def run_round(base, offers, rate):
     ws_base = base.replace("http://", "ws://")
+    committer = subprocess.Popen(
+        [common.PYTHON, __file__, "--commit", "--rate", str(rate)],
+        cwd=common.ROOT,
+        env=common.bench_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pairs = [[str(booking.pk), str(vendor_user.pk)] for vendor_user, _vt, _ct, booking in offers]
+    committer.stdin.write(json.dumps(pairs) + "\n")
+    committer.stdin.flush()
+    assert committer.stdout.readline().strip() == "ready"
+
     receiver = Receiver()
     ready = asyncio.Semaphore(0)
+    round_started = time.time()
     tasks = []
     for _vendor_user, vendor_token, customer_token, booking in offers:
         tasks.append(
@@ -98,27 +178,22 @@ async def run_round(base, offers, rate):
         )
     for _ in tasks:
         await ready.acquire()
-    await asyncio.sleep(1.0)  # every socket has its snapshot and sits in its groups
+    join_began = now()
+    receiver.not_joined = await joined(offers, since=round_started)
+    deadline = now() + 60
+    while receiver.snapshots < len(offers) and now() < deadline:
+        await asyncio.sleep(0.1)  # the server is done with the last socket's connect
+    receiver.join_wait = now() - join_began
+    await asyncio.sleep(1.0)
 
-    committed = {}
-
-    def accept_all():
-        from django.db import transaction
-
-        for vendor_user, _vt, _ct, booking in offers:
-            with transaction.atomic():
-                # runs first at the commit, before the pushes registered by the transition
-                transaction.on_commit(lambda key=str(booking.pk): committed.__setitem__(key, time.perf_counter()))
-                booking_accept(booking=booking, user=vendor_user)
-            time.sleep(1 / rate)
-
-    worker = threading.Thread(target=accept_all)
-    worker.start()
-    while worker.is_alive():
-        await asyncio.sleep(0.05)
-    deadline = time.perf_counter() + 10
+    committer.stdin.write("go\n")
+    committer.stdin.flush()
+    output = await asyncio.to_thread(committer.stdout.readline)
+    committer.wait()
+    committed = json.loads(output)
+    deadline = now() + 10
     expected = 2 * len(offers)
-    while len(receiver.arrivals) < expected and time.perf_counter() < deadline:
+    while len(receiver.arrivals) < expected and now() < deadline:
         await asyncio.sleep(0.05)
     for task in tasks:
         task.cancel()
@@ -132,7 +207,11 @@ def main():
     parser.add_argument("--clients", default="500,1000", help="clients per round (half vendors, half customers)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=50.0, help="accepts per second")
+    parser.add_argument("--commit", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.commit:
+        commit_worker(args.rate)
+        return
     rounds = [int(count) for count in args.clients.split(",")]
     seed(max(rounds) // 2)
     common.setup_django()
@@ -149,6 +228,7 @@ def main():
                     count,
                     receiver.connected,
                     receiver.failed,
+                    f"{receiver.join_wait:.1f} s" + (f", {receiver.not_joined} never" if receiver.not_joined else ""),
                     f"{len(latencies)}/{expected}",
                     common.ms(figures["p50"]),
                     common.ms(figures["p99"]),
@@ -162,7 +242,7 @@ def main():
     common.print_table(
         f"WebSocket fan-out, commit → receipt, {args.workers} server processes, Redis layer, "
         f"{args.rate:g} accepts/s — {common.machine()}",
-        ["clients", "connected", "failed", "received", "p50 ms", "p99 ms", "max ms"],
+        ["clients", "connected", "failed", "joined after", "received", "p50 ms", "p99 ms", "max ms"],
         rows,
     )
     for problem in problems:
