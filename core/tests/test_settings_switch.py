@@ -38,7 +38,7 @@ def test_database_and_redis_urls_switch_to_pooled_postgres_and_redis():
     probe = _settings_with(DATABASE_URL="postgres://u@db:5432/hs", REDIS_URL="redis://cache:6379/0")
     assert probe["engine"] == "django.db.backends.postgresql"
     assert probe["pool"]["max_size"] == 10
-    assert probe["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert probe["layer"] == "core.channel_layer.WaitingRedisChannelLayer"
     assert probe["cache"] == "core.cache.FailSoftRedisCache"
     assert probe["broker"] == "redis://cache:6379/0"
     assert probe["eager"] is False and probe["scheduler"] is False
