@@ -117,11 +117,16 @@ def bookings_visible_to(user):
 
 
 def booking_list_queryset(user):
-    return (
+    queryset = (
         bookings_visible_to(user)
         .select_related("vendor", "vendor__user", "customer")
-        .prefetch_related("lines", "offers", "payment_attempts")
+        .prefetch_related("lines", "payment_attempts")
     )
+    if user.role == Role.VENDOR:
+        # Only a vendor is shown an offer on a booking (their own: the serializer's ``offer``, the
+        # job page); for everyone else the offers would be a query per list read for nothing.
+        queryset = queryset.prefetch_related("offers")
+    return queryset
 
 
 def booking_detail_queryset(user):

@@ -14,10 +14,11 @@ from rest_framework.views import APIView
 
 from bookings.models import MESSAGE_MAX_LENGTH, Message
 from bookings.services.chat import chat_booking, message_list, message_post, messages_mark_read
+from core.api.base import ModelSerializer
 from core.api.schema import error_response
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     sender_role = serializers.SerializerMethodField()
 
     class Meta:

@@ -34,6 +34,7 @@ from rest_framework.reverse import reverse
 
 from bookings.images import CONTENT_TYPE_BY_EXTENSION, MAX_PHOTO_BYTES, too_large
 from bookings.models import BookingPhoto, PhotoKind
+from core.api.base import ModelSerializer
 from core.errors import NotFound
 
 logger = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class PhotoUploadSerializer(serializers.Serializer):
     )
 
 
-class BookingPhotoSerializer(serializers.ModelSerializer):
+class BookingPhotoSerializer(ModelSerializer):
     image_url = serializers.SerializerMethodField(help_text=_("The photo, for a signed-in participant."))
     thumbnail_url = serializers.SerializerMethodField(help_text=_("A 320 px thumbnail of the photo."))
 

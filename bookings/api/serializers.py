@@ -18,6 +18,7 @@ from bookings.models import (
     ServiceCategory,
     VendorService,
 )
+from core.api.base import ModelSerializer
 from core.api.serializers import AwareDateTimeField
 from core.models import VendorProfile
 from core.validators import validate_pincode
@@ -47,13 +48,13 @@ CONTACT_VISIBLE_STATUSES = {
 }
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(ModelSerializer):
     class Meta:
         model = ServiceCategory
         fields = ["id", "name", "slug"]
 
 
-class ServiceSerializer(serializers.ModelSerializer):
+class ServiceSerializer(ModelSerializer):
     category = CategorySerializer(read_only=True)
 
     class Meta:
@@ -61,7 +62,7 @@ class ServiceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "category", "description", "base_price", "duration_minutes"]
 
 
-class VendorServiceSerializer(serializers.ModelSerializer):
+class VendorServiceSerializer(ModelSerializer):
     service_id = serializers.IntegerField(source="service.id", read_only=True)
     name = serializers.CharField(source="service.name", read_only=True)
     duration_minutes = serializers.IntegerField(source="service.duration_minutes", read_only=True)
@@ -77,7 +78,7 @@ class VendorServiceWriteSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(default=True)
 
 
-class VendorListSerializer(serializers.ModelSerializer):
+class VendorListSerializer(ModelSerializer):
     distance_km = serializers.SerializerMethodField()
     price = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, allow_null=True)
     services = VendorServiceSerializer(source="active_services", many=True, read_only=True)
@@ -250,13 +251,13 @@ class CaptureSerializer(serializers.Serializer):
     )
 
 
-class BookingLineSerializer(serializers.ModelSerializer):
+class BookingLineSerializer(ModelSerializer):
     class Meta:
         model = BookingLine
         fields = ["service_id", "service_name", "quantity", "unit_price", "duration_minutes", "line_total"]
 
 
-class BookingEventSerializer(serializers.ModelSerializer):
+class BookingEventSerializer(ModelSerializer):
     at = serializers.DateTimeField(source="created_at")
 
     class Meta:
@@ -305,7 +306,7 @@ class OfferSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class BookingSerializer(serializers.ModelSerializer):
+class BookingSerializer(ModelSerializer):
     """A booking as its viewer may see it: the other party's phone and the exact address appear
     only once a vendor has confirmed (§3)."""
 

@@ -20,10 +20,11 @@ from core.tests.factories import CustomerFactory, OpsFactory, VendorFactory
 
 pytestmark = pytest.mark.django_db
 
-# JWT user + count + page + lines + offers; a vendor's list also reads their own profile.
-CUSTOMER_BOOKING_LIST_BUDGET = 6
+# JWT user + count + page + lines + payment attempts; a vendor's list also reads their offers
+# and their own profile.
+CUSTOMER_BOOKING_LIST_BUDGET = 5
 VENDOR_BOOKING_LIST_BUDGET = 7
-OPS_BOOKING_LIST_BUDGET = 6
+OPS_BOOKING_LIST_BUDGET = 5
 # count + page + the vendors' active services.
 VENDOR_SEARCH_BUDGET = 3
 # + the service's length, the candidates, the settings row, their bookings and time off.

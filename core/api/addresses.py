@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import addresses
+from core.api.base import ModelSerializer
 from core.models import Address, Role
 from core.validators import validate_pincode
 
@@ -29,7 +30,7 @@ class IsCustomer(permissions.BasePermission):
         return bool(request.user.is_authenticated and request.user.role == Role.CUSTOMER)
 
 
-class AddressSerializer(serializers.ModelSerializer):
+class AddressSerializer(ModelSerializer):
     pincode = serializers.CharField(max_length=6, validators=[validate_pincode])
     lat = serializers.DecimalField(
         max_digits=9,

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, serializers
 
+from core.api.base import ModelSerializer
 from core.api.pagination import PageNumberPagination
 from core.audit import audit_log_entries
 from core.models import AuditLog, Role
@@ -24,7 +25,7 @@ class IsSuperAdmin(permissions.BasePermission):
         return bool(request.user.is_authenticated and request.user.role == Role.SUPER_ADMIN)
 
 
-class AuditLogSerializer(serializers.ModelSerializer):
+class AuditLogSerializer(ModelSerializer):
     actor = serializers.SerializerMethodField()
 
     class Meta:

@@ -14,12 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import notifications as service
+from core.api.base import ModelSerializer
 from core.api.pagination import PageNumberPagination
 from core.api.serializers import QueryBooleanField
 from core.models import Notification
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(ModelSerializer):
     is_read = serializers.SerializerMethodField()
 
     class Meta:

@@ -1,6 +1,7 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.api.base import ModelSerializer
 from core.models import DocumentKind, Role, User, VendorDocument, VendorProfile, VendorTimeOff, validate_working_hours
 from core.validators import validate_e164, validate_pincode
 
@@ -34,7 +35,7 @@ class QueryBooleanField(serializers.BooleanField):
         super().__init__(required=False, allow_null=True, default=None, **kwargs)
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ModelSerializer):
     class Meta:
         model = User
         fields = [
@@ -53,7 +54,7 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UserBriefSerializer(serializers.ModelSerializer):
+class UserBriefSerializer(ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "username", "email", "role"]
@@ -106,7 +107,7 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class TimeOffSerializer(serializers.ModelSerializer):
+class TimeOffSerializer(ModelSerializer):
     starts_at = AwareDateTimeField()
     ends_at = AwareDateTimeField()
 
@@ -128,7 +129,7 @@ class PincodeListField(serializers.ListField):
         return sorted(p.pincode for p in data.all())
 
 
-class VendorMeSerializer(serializers.ModelSerializer):
+class VendorMeSerializer(ModelSerializer):
     pincodes = PincodeListField(
         child=serializers.CharField(max_length=6, validators=[validate_pincode]), required=False, max_length=100
     )
@@ -156,7 +157,7 @@ class VendorMeSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "user", "onboarding_status", "rating_avg", "rating_count"]
 
 
-class VendorDocumentSerializer(serializers.ModelSerializer):
+class VendorDocumentSerializer(ModelSerializer):
     kind = serializers.ChoiceField(choices=DocumentKind.choices)
     # Identity documents are private: the file is never exposed by URL, only reviewed by staff.
     # What the file may be (PDF/JPEG/PNG/WebP by content, ≤ 10 MB → else 413) is checked by

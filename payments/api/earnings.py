@@ -8,6 +8,7 @@ from rest_framework import generics, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.base import ModelSerializer
 from core.api.views import IsVendor
 from core.models import Role
 from payments.models import Payout, PayoutStatus
@@ -78,7 +79,7 @@ class PayoutQuerySerializer(serializers.Serializer):
     vendor = serializers.UUIDField(required=False, help_text=_("Operations staff: one vendor's payouts."))
 
 
-class PayoutSerializer(serializers.ModelSerializer):
+class PayoutSerializer(ModelSerializer):
     vendor_name = serializers.CharField(source="vendor.display_name", read_only=True)
     amount = _money()
     earnings_count = serializers.IntegerField(read_only=True)

@@ -3,10 +3,11 @@ from decimal import Decimal
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core.api.base import ModelSerializer
 from payments.models import PaymentAttempt, PaymentOperation
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(ModelSerializer):
     """A booking's ``payment`` object (§6): {id, method, status, amount, client_secret}, plus what a
     payments list needs. ``client_secret`` is shown to the paying customer only, and only while
     the card still has to be confirmed."""
@@ -91,7 +92,7 @@ class RefundSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-class OperationSerializer(serializers.ModelSerializer):
+class OperationSerializer(ModelSerializer):
     class Meta:
         model = PaymentOperation
         fields = ["id", "kind", "amount", "reason", "state", "reference", "last_error", "created_at", "finished_at"]

@@ -5,10 +5,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.api.base import ModelSerializer
 from signatures.models import Review, Signature, SignatureRequest
 
 
-class SignatureSerializer(serializers.ModelSerializer):
+class SignatureSerializer(ModelSerializer):
     satisfaction_rating = serializers.IntegerField(source="rating")
     has_signature_image = serializers.SerializerMethodField()
 
@@ -48,7 +49,7 @@ class SignatureWithImageSerializer(SignatureSerializer):
         return "data:image/png;base64," + base64.b64encode(bytes(signature.signature_image)).decode()
 
 
-class SignatureRequestSerializer(serializers.ModelSerializer):
+class SignatureRequestSerializer(ModelSerializer):
     """``/api/signatures/{id}/``: the request and, once signed, its signature (§7: one resource)."""
 
     booking_id = serializers.UUIDField(read_only=True)
@@ -83,7 +84,7 @@ class SignatureRequestDetailSerializer(SignatureRequestSerializer):
     signature_class = SignatureWithImageSerializer
 
 
-class SignatureRequestCreatedSerializer(serializers.ModelSerializer):
+class SignatureRequestCreatedSerializer(ModelSerializer):
     class Meta:
         model = SignatureRequest
         fields = ["id", "status", "expires_at"]
@@ -123,7 +124,7 @@ class VerifySerializer(serializers.Serializer):
     problem = serializers.CharField(allow_blank=True)
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class ReviewSerializer(ModelSerializer):
     """A review as the public sees it: the customer by first name and initial only."""
 
     customer_name = serializers.SerializerMethodField()
