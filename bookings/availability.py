@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from bookings.models import SLOT_HOLDING_STATUSES, Booking
+from bookings.models import SLOT_HOLDING_STATUSES, Booking, VendorService
+from core.errors import InvalidInput
 from core.models import SystemSettings, VendorProfile, VendorTimeOff
 
 
@@ -115,8 +117,12 @@ def free_slots(
     calendar: Calendar | None = None,
     config: SystemSettings | None = None,
     now: datetime | None = None,
+    exclude_booking_id=None,
 ) -> list[Slot]:
-    """Bookable slots for ``vendor`` on the local date ``day`` for a visit of ``duration``."""
+    """Bookable slots for ``vendor`` on the local date ``day`` for a visit of ``duration``.
+
+    ``exclude_booking_id``: a booking being moved, whose own current time is not counted as busy
+    (as ``booking_reschedule`` checks the new time); used only when no ``calendar`` is given."""
     config = config or SystemSettings.load()
     zone = platform_zone()
     step = config.slot_step_minutes
@@ -127,7 +133,9 @@ def free_slots(
         return []
     if calendar is None:
         span_start, span_end = windows[0][0], windows[-1][1] + buffer + duration
-        calendar = vendor_calendars([vendor.pk], span_start - buffer - duration, span_end)[str(vendor.pk)]
+        calendar = vendor_calendars(
+            [vendor.pk], span_start - buffer - duration, span_end, exclude_booking_id=exclude_booking_id
+        )[str(vendor.pk)]
     # UTC offsets change by multiples of 15 minutes, so a walk in gcd(step, 15)-minute ticks
     # from a tick-aligned local time meets every grid line at each instant it occurs.
     tick = math.gcd(step, 15)
@@ -141,6 +149,22 @@ def free_slots(
                 slots.append(Slot(start, end))
             start += timedelta(minutes=tick)
     return slots
+
+
+def visit_duration(vendor: VendorProfile, lines) -> timedelta:
+    """The length of a visit to ``vendor`` for ``lines`` — ``(service_id, quantity)`` pairs — as
+    ``booking_create`` sizes the booking: the sum of duration × quantity. A service the vendor
+    does not offer (or no longer offers, or the catalog retired) is bad input."""
+    service_ids = [service_id for service_id, _quantity in lines]
+    durations = dict(
+        VendorService.objects.filter(
+            vendor=vendor, service_id__in=service_ids, is_active=True, service__is_active=True
+        ).values_list("service_id", "service__duration_minutes")
+    )
+    missing = [service_id for service_id in service_ids if service_id not in durations]
+    if missing:
+        raise InvalidInput(fields={"service": [_("This vendor does not offer service %(id)s.") % {"id": missing[0]}]})
+    return timedelta(minutes=sum(durations[service_id] * quantity for service_id, quantity in lines))
 
 
 def is_on_grid(start: datetime, config: SystemSettings) -> bool:

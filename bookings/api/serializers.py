@@ -7,11 +7,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bookings.api.documents import booking_document
 from bookings.models import (
     Booking,
     BookingEvent,
     BookingLine,
-    BookingStatus,
     OfferOutcome,
     PaymentMethod,
     Service,
@@ -35,17 +35,6 @@ def validate_calendar_day(value):
     (at the ends of the calendar the time-zone arithmetic overflows: a 500)."""
     if abs(value - timezone.localdate()) > timedelta(days=366):
         raise serializers.ValidationError(_("Pick a day within a year of today."))
-
-
-# Once a vendor has confirmed, each side sees the other's phone and the exact address (§3).
-CONTACT_VISIBLE_STATUSES = {
-    BookingStatus.CONFIRMED,
-    BookingStatus.IN_PROGRESS,
-    BookingStatus.COMPLETED,
-    BookingStatus.AWAITING_SIGNATURE,
-    BookingStatus.SIGNED,
-    BookingStatus.DISPUTED,
-}
 
 
 class CategorySerializer(ModelSerializer):
@@ -158,9 +147,38 @@ class VendorSearchParams(serializers.Serializer):
         return attrs
 
 
+# The bounds of ``LineInputSerializer.quantity``: the visit the slots are for is one a booking can be.
+MAX_QUANTITY = 10
+
+
 class AvailabilityParams(serializers.Serializer):
+    """What the slots are for: the services of a new visit (``service`` with ``quantity``), or a
+    booking of the caller's to move (``booking``) — one or the other, never both, so that it is
+    plain which length the slots have."""
+
     date = serializers.DateField(validators=[validate_calendar_day])
-    service = serializers.CharField(help_text=_("A service id, or several separated by commas for one visit."))
+    service = serializers.CharField(
+        required=False,
+        help_text=_("A service id, or several separated by commas for one visit. Required unless booking is given."),
+    )
+    quantity = serializers.RegexField(
+        r"^[0-9]+(,[0-9]+)*$",
+        required=False,
+        # Not trimmed: what the documented pattern refuses, the API refuses.
+        trim_whitespace=False,
+        error_messages={"invalid": _("Give whole numbers separated by commas, one for each service.")},
+        help_text=_(
+            "How many of each service, separated by commas in the order of service (each 1 to 10); "
+            "1 each when left out. The visit lasts the sum of duration × quantity, as the booking will."
+        ),
+    )
+    booking = serializers.UUIDField(
+        required=False,
+        help_text=_(
+            "One of your bookings this vendor holds, to move it: the slots are sized by its length and "
+            "its own current time counts as free. Needs signing in; instead of service and quantity."
+        ),
+    )
 
     def validate_service(self, value):
         try:
@@ -170,6 +188,39 @@ class AvailabilityParams(serializers.Serializer):
         if not ids or len(ids) > 10 or len(set(ids)) != len(ids) or not all(1 <= i <= MAX_ID for i in ids):
             raise serializers.ValidationError(_("Give 1 to 10 distinct service ids."))
         return ids
+
+    def validate_quantity(self, value):
+        # Python's ``$`` lets a trailing newline past the pattern, so each part is checked again
+        # for ASCII digits only; a part of three digits or more is out of range anyway (and int()
+        # of thousands of digits raises).
+        parts = value.split(",")
+        if not all(part.isascii() and part.isdigit() for part in parts):
+            raise serializers.ValidationError(self.fields["quantity"].error_messages["invalid"])
+        if not all(len(part) <= 2 and 1 <= int(part) <= MAX_QUANTITY for part in parts):
+            raise serializers.ValidationError(_("Each quantity must be between 1 and %(n)d.") % {"n": MAX_QUANTITY})
+        return [int(part) for part in parts]
+
+    def validate(self, attrs):
+        if "booking" in attrs:
+            if "service" in attrs or "quantity" in attrs:
+                raise serializers.ValidationError(
+                    {"booking": [_("Give a booking to move, or services and quantities: not both.")]}
+                )
+            return attrs
+        if "service" not in attrs:
+            raise serializers.ValidationError({"service": [_("Give the services, or a booking to move.")]})
+        services = attrs["service"]
+        quantities = attrs.get("quantity") or [1] * len(services)
+        if len(quantities) != len(services):
+            raise serializers.ValidationError(
+                {
+                    "quantity": [
+                        _("Give one quantity for each service: %(n)d, separated by commas.") % {"n": len(services)}
+                    ]
+                }
+            )
+        attrs["lines"] = list(zip(services, quantities, strict=True))
+        return attrs
 
 
 class SlotSerializer(serializers.Serializer):
@@ -310,13 +361,18 @@ class BookingSerializer(ModelSerializer):
     """A booking as its viewer may see it: the other party's phone and the exact address appear
     only once a vendor has confirmed (§3)."""
 
-    vendor = serializers.SerializerMethodField()
-    customer = serializers.SerializerMethodField()
+    # The fields declare the document for the schema; ``booking_document`` (bookings/api/
+    # documents.py) writes it, for every answer that carries a booking.
+
+    vendor = BookingVendorSerializer(read_only=True, allow_null=True)
+    customer = BookingCustomerSerializer(read_only=True)
     lines = BookingLineSerializer(many=True, read_only=True)
-    address = serializers.SerializerMethodField()
-    price = serializers.SerializerMethodField()
-    payment = serializers.SerializerMethodField()
-    offer = serializers.SerializerMethodField()
+    address = BookingAddressSerializer(read_only=True)
+    price = PriceSerializer(read_only=True)
+    payment = BookingPaymentSerializer(read_only=True, allow_null=True)
+    offer = OfferSerializer(
+        read_only=True, allow_null=True, help_text=_("For a vendor: their offer on this booking (the latest).")
+    )
 
     class Meta:
         model = Booking
@@ -344,116 +400,9 @@ class BookingSerializer(ModelSerializer):
             "created_at",
         ]
 
-    def _viewer(self):
+    def to_representation(self, instance):
         request = self.context.get("request")
-        return getattr(request, "user", None)
-
-    def _nested(self, serializer_class):
-        """One instance of ``serializer_class`` for every row this serializer writes: a list of
-        bookings is one BookingSerializer for all rows, and building a serializer's fields
-        (a ModelSerializer's especially) costs more than writing a row with it."""
-        cache = self.__dict__.setdefault("_nested_serializers", {})
-        if serializer_class not in cache:
-            cache[serializer_class] = serializer_class(context=self.context)
-        return cache[serializer_class]
-
-    def _contact_visible(self, booking):
-        """Contacts are shared between the two parties of a confirmed booking: its customer and
-        the vendor holding it — not a vendor who was offered it earlier and rejected or let the
-        offer lapse (they still see the booking in their history)."""
-        if booking.status not in CONTACT_VISIBLE_STATUSES:
-            return False
-        viewer = self._viewer()
-        if viewer is None or not viewer.is_authenticated:
-            return False
-        if viewer.pk == booking.customer_id:
-            return True
-        return booking.vendor is not None and booking.vendor.user_id == viewer.pk
-
-    def _is_staff_viewer(self):
-        viewer = self._viewer()
-        return bool(viewer and viewer.is_ops)
-
-    @extend_schema_field(BookingVendorSerializer(allow_null=True))
-    def get_vendor(self, booking):
-        vendor = booking.vendor
-        if vendor is None:
-            return None
-        show_phone = self._contact_visible(booking) or self._is_staff_viewer()
-        return {
-            "id": str(vendor.pk),
-            "display_name": vendor.display_name,
-            "rating_avg": str(vendor.rating_avg),
-            "phone": vendor.user.phone if show_phone and vendor.user.phone else None,
-        }
-
-    @extend_schema_field(BookingCustomerSerializer)
-    def get_customer(self, booking):
-        customer = booking.customer
-        show = self._contact_visible(booking) or self._is_staff_viewer()
-        viewer = self._viewer()
-        is_self = viewer is not None and viewer.pk == customer.pk
-        return {
-            "id": str(customer.pk),
-            "name": customer.get_full_name() or customer.username,
-            "phone": customer.phone if (show or is_self) and customer.phone else None,
-        }
-
-    @extend_schema_field(BookingAddressSerializer)
-    def get_address(self, booking):
-        viewer = self._viewer()
-        exact = (
-            self._contact_visible(booking)
-            or self._is_staff_viewer()
-            or (viewer is not None and viewer.pk == booking.customer_id)
-        )
-        return {
-            "line1": booking.address_line1 if exact else None,
-            "line2": booking.address_line2 if exact else None,
-            "city": booking.address_city,
-            "pincode": booking.address_pincode,
-            "lat": str(booking.address_lat) if exact and booking.address_lat is not None else None,
-            "lng": str(booking.address_lng) if exact and booking.address_lng is not None else None,
-        }
-
-    @extend_schema_field(PriceSerializer)
-    def get_price(self, booking):
-        return self._nested(PriceSerializer).to_representation(
-            {
-                "subtotal": booking.subtotal,
-                "discount": booking.discount,
-                "tax": booking.tax,
-                "total": booking.total,
-                "commission": booking.commission,
-                "vendor_earning": booking.vendor_earning,
-                "platform_fee": booking.platform_fee,
-                "currency": booking.currency,
-                "tax_rate": booking.tax_rate,
-                "commission_rate": booking.commission_rate,
-            }
-        )
-
-    @extend_schema_field(BookingPaymentSerializer(allow_null=True))
-    def get_payment(self, booking):
-        """The active attempt, else the latest (null for a zero total: nothing to pay)."""
-        attempts = list(booking.payment_attempts.all())  # prefetched by the selectors
-        if not attempts:
-            return None
-        current = next((a for a in attempts if a.is_active), None) or max(attempts, key=lambda a: a.created_at)
-        current.booking = booking
-        return self._nested(BookingPaymentSerializer).to_representation(current)
-
-    @extend_schema_field(OfferSerializer(allow_null=True))
-    def get_offer(self, booking):
-        """For a vendor: their offer on this booking (the latest), so they see its deadline."""
-        viewer = self._viewer()
-        vendor = getattr(viewer, "vendor_profile", None) if viewer is not None and viewer.is_vendor else None
-        if vendor is None:
-            return None
-        offers = [o for o in booking.offers.all() if o.vendor_id == vendor.pk]
-        if not offers:
-            return None
-        return self._nested(OfferSerializer).to_representation(offers[-1])
+        return booking_document(instance, viewer=getattr(request, "user", None))
 
 
 class BookingDetailSerializer(BookingSerializer):
@@ -461,6 +410,11 @@ class BookingDetailSerializer(BookingSerializer):
 
     class Meta(BookingSerializer.Meta):
         fields = [*BookingSerializer.Meta.fields, "timeline"]
+
+    def to_representation(self, instance):
+        document = super().to_representation(instance)
+        document["timeline"] = self.fields["timeline"].to_representation(instance.events.all())
+        return document
 
 
 class PromoValidateSerializer(serializers.Serializer):

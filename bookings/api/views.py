@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -9,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bookings.api import serializers as s
+from bookings.api.documents import booking_document
 from bookings.api.photos import (
     PHOTO_UPLOAD_PARSERS,
     BookingPhotoSerializer,
@@ -16,11 +15,14 @@ from bookings.api.photos import (
     PhotoUploadSerializer,
     photo_file_response,
 )
-from bookings.availability import free_slots, platform_zone
-from bookings.models import Booking, BookingStatus, VendorService
+from bookings.availability import free_slots, platform_zone, visit_duration
+from bookings.models import SLOT_HOLDING_STATUSES, Booking, BookingStatus, VendorService
 from bookings.selectors import (
+    BOOKING_LIST_ORDER,
+    BookingListRows,
     booking_detail_queryset,
     booking_list_queryset,
+    bookings_visible_to,
     services_active,
     vendor_detail_queryset,
     vendor_search,
@@ -33,7 +35,7 @@ from bookings.services.photos import photo_get, photo_list, photo_upload
 from bookings.services.promos import promo_discount, promo_get
 from core.api.schema import error_response
 from core.api.views import IsVendor
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.money import money
 from payments.checkout import checkout_start
 from signatures.api.serializers import SignatureRequestCreatedSerializer
@@ -73,23 +75,21 @@ class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @extend_schema(parameters=[s.AvailabilityParams], responses=s.AvailabilitySerializer)
     @action(detail=True, methods=["get"])
     def availability(self, request, pk=None):
+        """Free slots on a day: for a new visit (``service`` with ``quantity``) or for moving a
+        booking of the caller's that this vendor holds (``booking``)."""
         vendor = self.get_object()
         params = s.AvailabilityParams(data=request.query_params)
         params.is_valid(raise_exception=True)
-        service_ids = params.validated_data["service"]
-        offered = dict(
-            VendorService.objects.filter(
-                vendor=vendor, service_id__in=service_ids, is_active=True, service__is_active=True
-            ).values_list("service_id", "service__duration_minutes")
-        )
-        missing = [sid for sid in service_ids if sid not in offered]
-        if missing:
-            raise InvalidInput(
-                fields={"service": [_("This vendor does not offer service %(id)s.") % {"id": missing[0]}]}
-            )
-        duration = timedelta(minutes=sum(offered.values()))
-        day = params.validated_data["date"]
-        slots = free_slots(vendor, day, duration)
+        data = params.validated_data
+        if "booking" in data:
+            booking = _booking_to_move(request.user, data["booking"], vendor=vendor)
+            duration = booking.ends_at - booking.scheduled_at
+            exclude_booking_id = booking.pk
+        else:
+            duration = visit_duration(vendor, data["lines"])
+            exclude_booking_id = None
+        day = data["date"]
+        slots = free_slots(vendor, day, duration, exclude_booking_id=exclude_booking_id)
         return Response(
             s.AvailabilitySerializer(
                 {
@@ -100,6 +100,22 @@ class VendorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
                 }
             ).data
         )
+
+
+def _booking_to_move(user, booking_id, *, vendor) -> Booking:
+    """The booking named by ``availability``'s ``booking``: one the caller may move or help move
+    (its customer, or ops) — anyone else, anonymous callers and the vendors who see it included,
+    hears 404, as for a booking that does not exist, so the answer tells nothing of other people's
+    bookings. It must hold ``vendor``'s time (400 otherwise): only then is its own time among the
+    vendor's busy time, and only then are its slots that vendor's."""
+    booking = None
+    if user.is_authenticated:
+        booking = bookings_visible_to(user).filter(pk=booking_id).first()
+    if booking is None or not (user.is_ops or booking.customer_id == user.pk):
+        raise NotFound(_("No booking of yours with this id."))
+    if booking.vendor_id != vendor.pk or booking.status not in SLOT_HOLDING_STATUSES:
+        raise InvalidInput(fields={"booking": [_("This booking is not held by this vendor.")]})
+    return booking
 
 
 class VendorServicesView(generics.ListCreateAPIView):
@@ -132,10 +148,9 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             return Booking.objects.none()
         if self.action == "retrieve":
             return booking_detail_queryset(self.request.user)
-        queryset = booking_list_queryset(self.request.user)
         if self.action == "list":
-            queryset = self._filter_list(queryset)
-        return queryset
+            return self._filter_list(bookings_visible_to(self.request.user))
+        return booking_list_queryset(self.request.user)
 
     def _filter_list(self, queryset):
         params = BookingListParams(data=self.request.query_params)
@@ -147,7 +162,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             queryset = queryset.filter(scheduled_at__date__gte=data["date_from"])
         if data.get("date_to"):
             queryset = queryset.filter(scheduled_at__date__lte=data["date_to"])
-        return queryset.order_by("-scheduled_at", "pk")
+        return queryset.order_by(*BOOKING_LIST_ORDER)
 
     def get_serializer_class(self):
         return s.BookingDetailSerializer if self.action == "retrieve" else s.BookingSerializer
@@ -169,7 +184,11 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         ]
     )
     def list(self, request, *args, **kwargs):
-        return super().list(request, *args, **kwargs)
+        # The rows come as plain data in one query on PostgreSQL (BookingListRows) and are
+        # written by the same function as every other booking answer.
+        rows = BookingListRows(self.get_queryset(), viewer=request.user)
+        page = self.paginator.paginate_counted(rows, request)
+        return self.get_paginated_response([booking_document(row, viewer=request.user) for row in page])
 
     @extend_schema(request=s.BookingCreateSerializer, responses={201: s.BookingDetailSerializer})
     def create(self, request):

@@ -21,9 +21,10 @@ def days_ahead(count: int = LOOKAHEAD_DAYS):
     return [today + timedelta(days=n) for n in range(count)]
 
 
-def slots_by_day(vendors, duration: timedelta, days) -> dict:
+def slots_by_day(vendors, duration: timedelta, days, *, exclude_booking_id=None) -> dict:
     """``{vendor_id: {day: [Slot, ...]}}`` for several vendors over ``days``: two queries for the
-    calendars of all of them, whatever their number."""
+    calendars of all of them, whatever their number. ``exclude_booking_id``: a booking being moved,
+    whose own current time is free for it (``booking_reschedule`` checks the new time so too)."""
     vendors = list(vendors)
     if not vendors or not days:
         return {}
@@ -33,7 +34,7 @@ def slots_by_day(vendors, duration: timedelta, days) -> dict:
     span_end = timezone.make_aware(
         timezone.datetime.combine(days[-1] + timedelta(days=2), timezone.datetime.min.time()), platform_zone()
     )
-    calendars = vendor_calendars([v.pk for v in vendors], span_start, span_end)
+    calendars = vendor_calendars([v.pk for v in vendors], span_start, span_end, exclude_booking_id=exclude_booking_id)
     result = {}
     for vendor in vendors:
         calendar = calendars[str(vendor.pk)]

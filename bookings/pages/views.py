@@ -368,7 +368,9 @@ def booking_reschedule(request, booking_id):
     shown_day = next((day for day in days if day.isoformat() == raw_day), days[0])
     service_ids = sorted({line.service_id for line in booking.lines.all()})
     if booking.vendor is not None:
-        slots = slots_by_day([booking.vendor], duration, [shown_day]).get(booking.vendor.pk, {}).get(shown_day, [])
+        # The booking's own current time is not busy for it: it may move to an overlapping time.
+        per_day = slots_by_day([booking.vendor], duration, [shown_day], exclude_booking_id=booking.pk)
+        slots = per_day.get(booking.vendor.pk, {}).get(shown_day, [])
     else:
         # No vendor holds it (the platform is still finding one): the times at which some vendor
         # it could offer the booking to is free, under the same notice and horizon rules.

@@ -285,6 +285,48 @@ def test_availability_for_a_multi_service_visit_uses_the_summed_length(api_clien
     assert body["slots"][-1]["start"] == local_time(3, 17).isoformat()
 
 
+def test_availability_sizes_the_visit_by_duration_times_quantity_as_the_booking_will(api_client, vendor, service):
+    # given: a 2-hour cleaning twice and a 1-hour extra once: a 5-hour visit
+    second = ServiceFactory(duration_minutes=60)
+    VendorServiceFactory(vendor=vendor, service=second)
+    day = local_time(3, 0).date().isoformat()
+
+    # when
+    response = api_client.get(
+        f"/api/vendors/{vendor.pk}/availability/?date={day}&service={service.pk},{second.pk}&quantity=2,1"
+    )
+
+    # then: 08:00–20:00 holds five hours from 08:00 to 15:00, and the booking made for the last
+    # slot offered is exactly as long
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["duration_minutes"] == 300
+    assert body["slots"][0] == {"start": local_time(3, 8).isoformat(), "end": local_time(3, 13).isoformat()}
+    assert body["slots"][-1]["start"] == local_time(3, 15).isoformat()
+    booking = booking_create(
+        customer=CustomerFactory(),
+        lines=[{"service_id": service.pk, "quantity": 2}, {"service_id": second.pk, "quantity": 1}],
+        scheduled_at=local_time(3, 15),
+        address=dict(ADDRESS),
+        vendor_id=vendor.pk,
+        payment_method="cash",
+    )
+    assert booking.ends_at - booking.scheduled_at == timedelta(minutes=body["duration_minutes"])
+
+
+def test_availability_without_quantity_counts_each_service_once(api_client, vendor, service):
+    day = local_time(3, 0).date().isoformat()
+    url = f"/api/vendors/{vendor.pk}/availability/?date={day}&service={service.pk}"
+
+    without = api_client.get(url).json()
+    once = api_client.get(f"{url}&quantity=1").json()
+    thrice = api_client.get(f"{url}&quantity=3").json()
+
+    assert without == once
+    assert without["duration_minutes"] == 120 and thrice["duration_minutes"] == 360
+    assert thrice["slots"][-1]["start"] == local_time(3, 14).isoformat()
+
+
 def test_availability_on_a_day_off_is_empty(api_client, service):
     day = local_time(3, 0).date()
     vendor = offering(service, working_hours={str((day.weekday() + 1) % 7): [["08:00", "20:00"]]})

@@ -394,6 +394,21 @@ def test_bad_vendor_search_params_answer_400(api_client, vendor, query, field):
         ("date=DATE&service=999999", "service"),
         ("date=DATE&service=99999999999999999999999999", "service"),
         ("date=DATE&service=OTHER", "service"),
+        ("date=DATE&quantity=2", "service"),
+        ("date=DATE&service=SERVICE&quantity=0", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=11", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=-1", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=1.5", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=two", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=%201", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=1%0A", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=%D9%A3", "quantity"),  # an Arabic-Indic 3
+        ("date=DATE&service=SERVICE&quantity=1,", "quantity"),
+        ("date=DATE&service=SERVICE&quantity=" + "9" * 5000, "quantity"),
+        ("date=DATE&service=SERVICE&quantity=1,1", "quantity"),
+        ("date=DATE&service=SERVICE,OTHER&quantity=1", "quantity"),
+        ("date=DATE&booking=not-a-uuid", "booking"),
+        ("date=DATE&booking=00000000-0000-0000-0000-000000000000&service=SERVICE", "booking"),
     ],
 )
 def test_bad_availability_params_answer_400(api_client, vendor, service, query, field):

@@ -291,6 +291,36 @@ def test_reschedule_to_another_free_time(market):
     assert bad.status_code == 200 and bad.context["form"].errors["slot"]
 
 
+def test_reschedule_offers_a_time_overlapping_the_bookings_own(market):
+    # given: a confirmed one-hour booking at 10:00 (the vendor works around the clock)
+    day = timezone.localdate() + timedelta(days=3)
+    start = next(
+        s.start for s in free_slots(market.vendor, day, timedelta(hours=1)) if timezone.localtime(s.start).hour == 10
+    )
+    booking = market.book(start=start)
+    booking_accept(booking=booking, user=market.vendor.user)
+    half_hour_later = start + timedelta(minutes=30)
+    client = logged_in(market.customer)
+
+    # when
+    page = client.get(f"/bookings/{booking.pk}/reschedule/?date={day.isoformat()}")
+
+    # then: 10:30 is offered (its own time does not block the booking), and the picker's script
+    # asks the API for this booking's slots
+    assert page.status_code == 200
+    offered = [slot for _value, slot in page.context["slots"]]
+    assert half_hour_later in offered
+    assert f'data-booking="{booking.pk}"' in page.content.decode()
+    response = client.post(
+        f"/bookings/{booking.pk}/reschedule/",
+        {"date": day.isoformat(), "slot": timezone.localtime(half_hour_later).isoformat()},
+    )
+    assert response.status_code == 302
+    booking.refresh_from_db()
+    assert booking.scheduled_at == half_hour_later
+    assert booking.status == BookingStatus.CONFIRMED and booking.vendor_id == market.vendor.pk
+
+
 def test_after_two_moves_the_booking_offers_no_reschedule(market):
     # given: a booking moved twice (max_reschedules) — still ≥ 24 h away and confirmed
     booking = market.book(start=market.slot(day_offset=3))

@@ -90,6 +90,9 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------------
+# The hot list queries run as prepared statements on PostgreSQL (core/prepared.py); off behind a
+# pooler that cannot keep them (PgBouncer < 1.21 in transaction mode).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     # Health checks: with the pool, Django has it check each connection as it is handed out
@@ -104,6 +107,10 @@ if DATABASE_URL:
             "max_size": env_int("DB_POOL_MAX", 10),
             "timeout": env_int("DB_POOL_TIMEOUT", 10),
         }
+        if DATABASE_PREPARED_STATEMENTS:
+            # Django turns psycopg's preparation off (None). Its ORM cursors bind on the client and
+            # never prepare whatever this says; only core/prepared.py's server-side cursor does.
+            DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 else:
     DATABASES = {
         "default": {

@@ -39,6 +39,8 @@ if POSTGRES_AVAILABLE:
 
     DATABASES = {"default": dj_database_url.parse(TEST_POSTGRES_URL)}
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME", "homeserve_test")}
+    if DATABASE_PREPARED_STATEMENTS:  # noqa: F405 - as production runs (core/prepared.py)
+        DATABASES["default"]["OPTIONS"] = {"prepare_threshold": 5}
 else:
     DATABASES = {
         "default": {

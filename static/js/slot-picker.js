@@ -1,5 +1,7 @@
 /* The slot picker: when the day changes, the free times come from the availability API
-   (GET /api/vendors/<id>/availability/?date=&service=) instead of a page reload. A picker with
+   (GET /api/vendors/<id>/availability/?date=&service=) instead of a page reload; on the
+   reschedule page (data-booking) it asks with &booking= instead of &service=, so the times are
+   sized by the booking and its own current time counts as free. A picker with
    no availability URL (a booking no vendor holds yet: the server lists the platform's free
    times) stays as the server rendered it, "Show times" button included. */
 (function () {
@@ -41,7 +43,10 @@
     dateInput.addEventListener("change", function () {
       if (!dateInput.value) return;
       list.setAttribute("aria-busy", "true");
-      var query = "?date=" + encodeURIComponent(dateInput.value) + "&service=" + encodeURIComponent(picker.getAttribute("data-service"));
+      var booking = picker.getAttribute("data-booking");
+      var query = "?date=" + encodeURIComponent(dateInput.value) + (booking
+        ? "&booking=" + encodeURIComponent(booking)
+        : "&service=" + encodeURIComponent(picker.getAttribute("data-service")));
       fetch(url + query, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : { slots: [] }; })
         .then(function (data) {
