@@ -17,6 +17,8 @@ from rest_framework.test import APIClient
 
 from core.tests.browser import asgi_live_server, browser, browser_missing  # noqa: F401 (fixtures)
 
+pytest_plugins = ["core.tests.hang_watch"]
+
 
 def pytest_collection_modifyitems(config, items):
     postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"

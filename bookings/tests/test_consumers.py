@@ -1,5 +1,7 @@
 """WebSocket consumers (ARCHITECTURE §8), on the in-memory layer and on the real Redis layer."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
@@ -417,3 +419,14 @@ async def test_a_token_from_before_a_password_change_opens_no_socket(layer):
     connected, _ = await communicator.connect()
     assert connected
     await expect_close(communicator, 4401)
+
+
+async def test_a_refused_socket_stops_when_the_client_leaves(layer):
+    """A socket refused at once leaves while its consumer's Redis connection may still be opening;
+    the consumer must end then (core/channel_layer.py), not wait for messages for ever."""
+    _, _, customer = await make_world()
+    communicator, _ = await connect("/ws/vendor/jobs/", customer)
+    await expect_close(communicator, 4403)
+    await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
+    done, _ = await asyncio.wait({communicator.future}, timeout=4)  # its blocking pop is 5 s
+    assert communicator.future in done

@@ -1,6 +1,7 @@
 """The Redis channel layer's configuration (core/layers.py, core/channel_layer.py), on real Redis."""
 
 import asyncio
+import contextlib
 
 import pytest
 from channels.layers import channel_layers
@@ -48,3 +49,34 @@ def test_the_layer_reads_longer_than_its_blocking_pop():
     from channels_redis.core import RedisChannelLayer
 
     assert config["socket_timeout"] > RedisChannelLayer.brpop_timeout
+
+
+def test_a_task_whose_cancellation_was_dropped_gets_no_connection_and_stops(small_pool_layer):
+    """Python 3.11's ``asyncio.wait_for`` can drop a cancellation (CPython gh-86296), and redis-py
+    writes each command through it. A receive loop whose cancellation was dropped went on for
+    ever; the pool hands such a task no connection and raises the cancellation again."""
+    layer = small_pool_layer
+
+    async def scenario():
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "push"})  # a healthy task is served as before
+
+        async def dropped_cancellation():
+            asyncio.current_task().cancel()
+            # as wait_for does when the awaited call finishes at the moment of the cancel:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(1)
+            await layer.send(channel, {"type": "push"})
+            return "went on"
+
+        task = asyncio.ensure_future(dropped_cancellation())
+        done, _ = await asyncio.wait({task}, timeout=5)
+        pool = layer.connection(0).connection_pool
+        in_use = len(pool._in_use_connections)
+        await layer.flush()
+        await layer.close_pools()
+        return done, task, in_use
+
+    done, task, in_use = asyncio.run(scenario())
+    assert task in done and task.cancelled()
+    assert in_use == 0  # the connection went back to the pool
