@@ -1,6 +1,7 @@
 """HTTP load: the production-style server (uvicorn workers, PostgreSQL, Redis) on the seed_bench
 volume, driven open-loop at fixed arrival rates with a mix of authenticated requests, then each
-endpoint alone closed-loop for its ceiling, compared with the bare ``/api/ping/``.
+endpoint alone closed-loop for its ceiling, compared with the bare ``/api/ping/`` (and, for
+reference, the cheapest authenticated request, ``/api/users/me/``).
 
     .venv/bin/python bench/http_load.py --scale 1.0            # seeds 1M bookings first (~8 min)
     .venv/bin/python bench/http_load.py --reuse                # the database seeded last time
@@ -30,6 +31,9 @@ MIX = [  # (endpoint, share)
     ("booking detail", 0.20),
     ("create booking", 0.05),
 ]
+# Measured for their ceilings only, beside the mix: the cheapest authenticated request (read the
+# token's user, write a few of its fields), the floor under every endpoint of the mix.
+REFERENCES = ["who am I (/api/users/me/)"]
 # Answers that are the business saying no, not the server failing: a slot someone else took.
 EXPECTED_REFUSALS = {"create booking": {409}}
 
@@ -89,6 +93,8 @@ class Workload:
             return "POST", "/api/bookings/", auth, body
         if endpoint == "bare /api/ping/":
             return "GET", "/api/ping/", {}, None
+        if endpoint == "who am I (/api/users/me/)":
+            return "GET", "/api/users/me/", auth, None
         raise ValueError(endpoint)
 
     def pick(self):
@@ -228,7 +234,7 @@ def main():
                 problems.append(f"at 50 req/s: p99 {common.ms(overall['p99'])} ms, {errors_total} errors")
         bare, _ = asyncio.run(closed_loop(base, workload, "bare /api/ping/", args.concurrency, args.ceiling_duration))
         ceiling_rows.append(["bare /api/ping/", f"{bare:.0f}", "1.00", 0])
-        for endpoint, _share in MIX:
+        for endpoint in REFERENCES + [name for name, _share in MIX]:
             throughput, failed = asyncio.run(
                 closed_loop(base, workload, endpoint, args.concurrency, args.ceiling_duration)
             )

@@ -229,7 +229,9 @@ class BookingListRows:
             rows = list(related[offset : offset + limit])
             return rows, (self.count() if rows or offset == 0 else None)
         ids_sql, ids_params = self.queryset.values("id").query.sql_with_params()
-        count_sql, count_params = self.queryset.order_by().values("id").query.sql_with_params()
+        count_sql, count_params = _unordered(ids_sql, ids_params) or (
+            self.queryset.order_by().values("id").query.sql_with_params()
+        )
         vendor = getattr(self.viewer, "vendor_profile", None) if viewer_is_vendor(self.viewer) else None
         template = _PAGE_SQL_WITH_OFFERS if vendor is not None else _PAGE_SQL
         # Placeholders in the order they appear: the offers' and the count's subqueries sit in
@@ -267,6 +269,16 @@ class BookingListRows:
             payment_attempts=_json_rows(payments, decimals=_PAYMENT_DECIMALS, datetimes=("created_at",), uuids=("id",)),
             offers=_json_rows(offers, datetimes=("sent_at", "expires_at"), uuids=("vendor_id",)),
         )
+
+
+def _unordered(sql: str, params):
+    """``sql`` without its final ORDER BY — the count needs no sort — when that clause is plain
+    columns (no parameters, no parentheses, so it cannot belong to a subquery); else None and
+    the caller compiles the unordered query (compiling costs more than this whole read's SQL)."""
+    head, found, tail = sql.rpartition(" ORDER BY ")
+    if not found or "%s" in tail or "(" in tail or ")" in tail:
+        return None
+    return head, params
 
 
 def _json_pairs(alias, columns, as_text=()):

@@ -48,8 +48,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import APIException
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
+from core.api.authentication import JWTAuthentication
 from core.request_context import client_ip
 from payments.models import IdempotencyRecord
 

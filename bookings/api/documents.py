@@ -49,12 +49,13 @@ def decimal_text(value, places: int):
     return format(value.quantize(_PLACES[places]), "f")
 
 
-def datetime_text(value):
-    """A datetime as DRF's ``DateTimeField`` writes it: ISO 8601 in the current time zone, with
-    ``Z`` for UTC; None stays None."""
+def datetime_text(value, zone=None):
+    """A datetime as DRF's ``DateTimeField`` writes it: ISO 8601 in the current time zone (or
+    ``zone``, when the caller looked it up once for many values), with ``Z`` for UTC; None stays
+    None."""
     if value is None:
         return None
-    text = timezone.localtime(value).isoformat()
+    text = value.astimezone(zone or timezone.get_current_timezone()).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
@@ -135,6 +136,7 @@ def booking_document(booking, *, viewer) -> dict:
     customer always sees their own address and phone."""
     shared = contact_visible(booking, viewer)
     ops = is_ops_viewer(viewer)
+    zone = timezone.get_current_timezone()
     own = viewer is not None and viewer.pk == booking.customer_id
 
     vendor = booking.vendor
@@ -164,8 +166,8 @@ def booking_document(booking, *, viewer) -> dict:
             offer = offers[-1]
             offer_part = {
                 "outcome": offer.outcome,
-                "sent_at": datetime_text(offer.sent_at),
-                "expires_at": datetime_text(offer.expires_at),
+                "sent_at": datetime_text(offer.sent_at, zone),
+                "expires_at": datetime_text(offer.expires_at, zone),
             }
 
     return {
@@ -179,8 +181,8 @@ def booking_document(booking, *, viewer) -> dict:
             "phone": customer_phone or None,
         },
         "lines": [line_document(line) for line in booking.lines.all()],
-        "scheduled_at": datetime_text(booking.scheduled_at),
-        "ends_at": datetime_text(booking.ends_at),
+        "scheduled_at": datetime_text(booking.scheduled_at, zone),
+        "ends_at": datetime_text(booking.ends_at, zone),
         "address": {
             "line1": booking.address_line1 if exact else None,
             "line2": booking.address_line2 if exact else None,
@@ -211,5 +213,5 @@ def booking_document(booking, *, viewer) -> dict:
         "cancellation_reason": booking.cancellation_reason,
         "cancellation_fee": decimal_text(booking.cancellation_fee, 2),
         "refund_amount": decimal_text(booking.refund_amount, 2),
-        "created_at": datetime_text(booking.created_at),
+        "created_at": datetime_text(booking.created_at, zone),
     }

@@ -153,6 +153,8 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return booking_list_queryset(self.request.user)
 
     def _filter_list(self, queryset):
+        if not any(key in self.request.query_params for key in BookingListParams.FILTERS):
+            return queryset.order_by(*BOOKING_LIST_ORDER)  # no filter asked for: nothing to check
         params = BookingListParams(data=self.request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
@@ -352,6 +354,8 @@ class BookingListParams(s.serializers.Serializer):
     status = s.serializers.MultipleChoiceField(choices=BookingStatus.choices, required=False)
     date_from = s.serializers.DateField(required=False)
     date_to = s.serializers.DateField(required=False)
+
+    FILTERS = ("status", "date_from", "date_to")
 
     def to_internal_value(self, data):
         if hasattr(data, "getlist"):

@@ -145,3 +145,28 @@ def test_without_prepared_statements_the_list_reads_the_same(client_for, world, 
     prepared = api.get("/api/bookings/").json()
     settings.DATABASE_PREPARED_STATEMENTS = False
     assert api.get("/api/bookings/").json() == prepared
+
+
+def test_counts_for_every_viewer_and_filter_match_the_orm(client_for, world):
+    """The count comes from the page's ordered SQL with its ORDER BY cut off (selectors._unordered)."""
+    from bookings.models import Booking
+    from bookings.selectors import bookings_visible_to
+
+    viewers = [world["customer"], world["holder"].user, world["rejecter"].user, OpsFactory()]
+    for viewer in viewers:
+        for query, extra in (("", {}), ("?status=confirmed,cancelled", {"status__in": ["confirmed", "cancelled"]})):
+            expected = bookings_visible_to(viewer).filter(**extra).count()
+            assert client_for(viewer).get(f"/api/bookings/{query}").json()["count"] == expected, (viewer, query)
+    assert Booking.objects.count() >= 6
+
+
+def test_only_a_plain_final_order_by_is_cut():
+    from bookings.selectors import _unordered
+
+    assert _unordered('SELECT "id" FROM "b" WHERE "c" = %s ORDER BY "b"."s" DESC, "b"."id" ASC', [1]) == (
+        'SELECT "id" FROM "b" WHERE "c" = %s',
+        [1],
+    )
+    assert _unordered('SELECT "id" FROM "b" ORDER BY COALESCE("b"."s", %s) DESC', [1]) is None
+    assert _unordered('SELECT "id" FROM "b" WHERE EXISTS(SELECT 1 FROM "o" ORDER BY "o"."x")', []) is None
+    assert _unordered('SELECT "id" FROM "b"', []) is None
