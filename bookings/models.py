@@ -119,6 +119,16 @@ class BookingStatus(models.TextChoices):
 
 # The statuses in which a booking holds its vendor's time: no two may overlap (§5).
 SLOT_HOLDING_STATUSES = (BookingStatus.PENDING, BookingStatus.CONFIRMED, BookingStatus.IN_PROGRESS)
+# The statuses a booking reaches once a vendor has confirmed it: the two parties see each other's
+# contacts (§3), and the dashboard counts it as accepted.
+VENDOR_CONFIRMED_STATUSES = (
+    BookingStatus.CONFIRMED,
+    BookingStatus.IN_PROGRESS,
+    BookingStatus.COMPLETED,
+    BookingStatus.AWAITING_SIGNATURE,
+    BookingStatus.SIGNED,
+    BookingStatus.DISPUTED,
+)
 
 ALLOWED_TRANSITIONS = {
     BookingStatus.PENDING: {BookingStatus.CONFIRMED, BookingStatus.CANCELLED, BookingStatus.EXPIRED},

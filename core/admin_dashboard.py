@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from bookings.admin_filters import ATTENTION_LABELS, attention_counts
 from bookings.availability import platform_zone
-from bookings.models import Booking, BookingStatus
+from bookings.models import VENDOR_CONFIRMED_STATUSES, Booking, BookingStatus
 from core.models import OnboardingStatus, VendorProfile
 from core.money import ZERO, money
 from payments.ledger import CUSTOMER_REFUNDS, PLATFORM_REVENUE, PROMO_EXPENSE, TAX_PAYABLE
@@ -41,14 +41,6 @@ from signatures.models import Review
 DAYS = 30
 TOP_VENDORS = 5
 NOT_SOLD = (BookingStatus.CANCELLED, BookingStatus.EXPIRED)
-ACCEPTED = (
-    BookingStatus.CONFIRMED,
-    BookingStatus.IN_PROGRESS,
-    BookingStatus.COMPLETED,
-    BookingStatus.AWAITING_SIGNATURE,
-    BookingStatus.SIGNED,
-    BookingStatus.DISPUTED,
-)
 REVENUE_ACCOUNTS = (PLATFORM_REVENUE, CUSTOMER_REFUNDS, PROMO_EXPENSE)
 
 
@@ -277,7 +269,7 @@ def dashboard_build(*, now=None, contact=False) -> Dashboard:
 
     # 6. top vendors by accepted booking value
     board.top_vendors = list(
-        Booking.objects.filter(created_at__gte=since, vendor__isnull=False, status__in=ACCEPTED)
+        Booking.objects.filter(created_at__gte=since, vendor__isnull=False, status__in=VENDOR_CONFIRMED_STATUSES)
         .values("vendor_id", "vendor__display_name", "vendor__rating_avg")
         .annotate(jobs=Count("pk"), value=Sum("total"))
         .order_by("-value", "vendor__display_name")[:TOP_VENDORS]

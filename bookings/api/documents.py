@@ -22,17 +22,10 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from bookings.models import BookingStatus
+from bookings.models import VENDOR_CONFIRMED_STATUSES
 
 # Once a vendor has confirmed, each side sees the other's phone and the exact address (§3).
-CONTACT_VISIBLE_STATUSES = {
-    BookingStatus.CONFIRMED,
-    BookingStatus.IN_PROGRESS,
-    BookingStatus.COMPLETED,
-    BookingStatus.AWAITING_SIGNATURE,
-    BookingStatus.SIGNED,
-    BookingStatus.DISPUTED,
-}
+CONTACT_VISIBLE_STATUSES = frozenset(VENDOR_CONFIRMED_STATUSES)
 # The payment states in which the paying customer still has to confirm their card.
 CARD_AWAITING_CUSTOMER = ("requires_payment_method", "requires_action")
 
