@@ -18,7 +18,7 @@ task went on popping every 5 s for ever: a task and a Redis connection leaked pe
 and a test's event loop that never closed (seen as a CI run hanging at the Redis-layer
 consumer tests). A dropped cancellation still counts in ``Task.cancelling()``, so the pool
 refuses to hand a connection to a task that has been asked to stop and raises the cancellation
-again: the loop ends at its next command.
+again: the loop ends at its next command — at once, or after the blocking pop it was in.
 """
 
 import asyncio

@@ -1,13 +1,12 @@
 """Bearer-token authentication: simplejwt's, with the token's user read by a prepared query.
 
 Every authenticated API request reads its user by primary key. Through the ORM that read cost
-about 0.5 ms of CPU per request (building and compiling the query, then the row), a tenth of a
+about 0.4 ms of CPU per request (building and compiling the query, then the row), a tenth of a
 whole booking-list request (bench/http_load.py). Here the statement text is fixed, so on
 PostgreSQL it runs prepared (core/prepared.py) and the row becomes a ``User`` through
-``Model.from_db``, as the ORM would build it (SQLite, the
-embedded default, keeps the ORM's read). The checks after the read are simplejwt's own, in
-its order and with its messages: unknown user, inactive user, token issued before the password
-changed (``CHECK_REVOKE_TOKEN``).
+``Model.from_db``, as the ORM would build it (SQLite, the embedded default, keeps the ORM's
+read). The checks after the read are simplejwt's own, in its order and with its messages:
+unknown user, inactive user, token issued before the password changed (``CHECK_REVOKE_TOKEN``).
 """
 
 import uuid

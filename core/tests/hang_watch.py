@@ -3,11 +3,12 @@
 A hung test costs a CI run its whole time budget and says nothing about why. This plugin
 watches each test (setup, call and teardown together); when one runs longer than
 ``TEST_HANG_SECONDS`` (default 600, 0 turns the watch off) it prints every thread's stack and the
-stack of every unfinished asyncio task — the part ``faulthandler`` alone cannot show, since a
+whole await chain of every unfinished asyncio task — the part ``faulthandler`` alone cannot show, since a
 stuck event loop just sits in ``select`` — and exits with status 3, so the run fails at once
 with the evidence instead of timing out.
 """
 
+import asyncio
 import faulthandler
 import gc
 import os
@@ -52,8 +53,6 @@ class HangWatch:
         print("== every thread's stack", file=out, flush=True)
         faulthandler.dump_traceback(file=out, all_threads=True)
         print("== unfinished asyncio tasks", file=out)
-        import asyncio
-
         for task in [obj for obj in gc.get_objects() if isinstance(obj, asyncio.Task)]:
             if task.done():
                 continue
