@@ -123,13 +123,17 @@ def current_payment(attempts):
     return next((a for a in attempts if a.is_active), None) or max(attempts, key=lambda a: a.created_at)
 
 
-def booking_document(booking, *, viewer) -> dict:
+def booking_document(booking, *, viewer, zone=None) -> dict:
     """The booking as ``viewer`` (a user, or None) may see it: the other party's phone and the
     exact address appear only once a vendor has confirmed (§3); ops staff see them always, the
-    customer always sees their own address and phone."""
+    customer always sees their own address and phone.
+
+    Times are written in ``zone``, by default the current time zone. A caller writing many
+    bookings looks that up once and passes it: under ASGI the lookup goes through asgiref's
+    context-local storage and cost as much as the rest of a document (bench profile)."""
     shared = contact_visible(booking, viewer)
     ops = is_ops_viewer(viewer)
-    zone = timezone.get_current_timezone()
+    zone = zone or timezone.get_current_timezone()
     own = viewer is not None and viewer.pk == booking.customer_id
 
     vendor = booking.vendor

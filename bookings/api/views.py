@@ -1,3 +1,4 @@
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -190,7 +191,8 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         # written by the same function as every other booking answer.
         rows = BookingListRows(self.get_queryset(), viewer=request.user)
         page = self.paginator.paginate_counted(rows, request)
-        return self.get_paginated_response([booking_document(row, viewer=request.user) for row in page])
+        zone = timezone.get_current_timezone()  # once for the page (booking_document)
+        return self.get_paginated_response([booking_document(row, viewer=request.user, zone=zone) for row in page])
 
     @extend_schema(request=s.BookingCreateSerializer, responses={201: s.BookingDetailSerializer})
     def create(self, request):
